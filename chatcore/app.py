@@ -1,0 +1,203 @@
+"""Assembly of a chatcore node from its config and plugins, and its lifecycle.
+
+    app = App.from_config("config/server.toml")
+    await app.serve()              # until SIGTERM / SIGINT
+
+or, embedded in another program:
+
+    async with App.from_config(path) as app:   # started: backends up, transports listening
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from chatcore.hooks import call_all, call_first, call_observers
+from chatcore.hub import Hub
+from chatcore.interfaces import AuthBackend, Broker, Storage, Transport
+from chatcore.models import User
+from chatcore.plugins import PluginHost
+from chatcore.settings import Settings, build_settings, plugin_lists, read_config_file
+
+log = logging.getLogger("chatcore")
+
+
+class StartupError(Exception):
+    """The node cannot start: a missing backend, or a plugin that failed while starting."""
+
+
+class App:
+    """One chatcore node: settings, plugins, backends and transports."""
+
+    def __init__(self, settings: Settings, plugins: PluginHost, source: str = "<config>") -> None:
+        self.settings = settings
+        self.plugins = plugins
+        self.source = source
+        self.hub = Hub(self)
+        self._storage: Storage | None = None
+        self._broker: Broker | None = None
+        self._auth: AuthBackend | None = None
+        self.media: Any | None = None
+        self.transports: list[Transport] = []
+        self._started: list[Any] = []  # what to close, in start order
+        self.state: dict[str, Any] = {}  # a place for plugins to keep per-app objects
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | None = None,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        extra_plugins: Iterable[object] = (),
+        entry_points: bool = True,
+    ) -> App:
+        """Read `path` (TOML), apply `overrides` (same shape), load plugins, validate everything.
+
+        Raises `ConfigError` or `PluginError` before anything starts.
+        """
+        source = str(path) if path else "<defaults>"
+        raw = _deep_merge(read_config_file(path), overrides or {})
+        modules, disabled = plugin_lists(raw, source)
+        host = PluginHost.load(modules, disabled, entry_points=entry_points, extra=extra_plugins)
+        settings = build_settings(raw, host.settings_models(), source)
+        return cls(settings, host, source)
+
+    # --- backends, available once started ----------------------------------------------------
+
+    @property
+    def storage(self) -> Storage:
+        return _started(self._storage, "storage")
+
+    @property
+    def broker(self) -> Broker:
+        return _started(self._broker, "broker")
+
+    @property
+    def auth(self) -> AuthBackend:
+        return _started(self._auth, "auth backend")
+
+    @property
+    def hook(self) -> Any:
+        return self.plugins.hook
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build and start backends, run startup hooks, then open the transports."""
+        if self.settings.role != "server":
+            raise StartupError(f"{self.source}: role {self.settings.role!r} cannot serve")
+        try:
+            self._storage = await self._provide("chatcore_storage", "storage", "storage.url")
+            self._broker = await self._provide("chatcore_broker", "broker", "broker.url")
+            self._auth = await self._provide("chatcore_auth_backend", "auth backend", None)
+            self.media = await call_first(self.hook.chatcore_media_store, app=self)
+            if self.media is not None:
+                await self._start(self.media)
+            await self.hub.start()
+            await call_all(self.hook.chatcore_startup, app=self)
+            for answer in await call_all(self.hook.chatcore_transports, app=self):
+                self.transports.extend(answer if isinstance(answer, list) else [answer])
+            for transport in self.transports:
+                await self._start(transport)
+                log.info("%s listening on %s", transport.name, transport.url)
+        except BaseException:
+            await self.stop()
+            raise
+        names = ", ".join(info.name for info in self.plugins.describe())
+        log.info("chatcore node ready; plugins: %s", names)
+
+    async def _provide(self, hook_name: str, what: str, key: str | None) -> Any:
+        backend = await call_first(getattr(self.hook, hook_name), app=self)
+        if backend is None:
+            where = f" for {key} = {_get(self.settings, key)!r}" if key else ""
+            raise StartupError(f"no plugin provides the {what}{where}; is its plugin installed?")
+        await self._start(backend)
+        return backend
+
+    async def _start(self, component: Any) -> None:
+        await component.start()
+        self._started.append(component)
+
+    async def stop(self) -> None:
+        """Close transports (draining sessions), run shutdown hooks, close backends."""
+        started, self._started = self._started, []
+        transports = [c for c in started if c in self.transports]
+        for transport in reversed(transports):
+            await _quietly(transport.stop(), f"stopping {transport.name}")
+        await self.hub.stop()
+        if started:
+            await call_observers(self.hook.chatcore_shutdown, app=self, reverse=True)
+        for component in reversed([c for c in started if c not in transports]):
+            await _quietly(component.close(), f"closing {type(component).__name__}")
+        self.transports = []
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Start, then run until SIGTERM or SIGINT (or `stop` is set), then stop gracefully."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await self.stop()
+        log.info("stopped")
+
+    # --- events the core emits ---------------------------------------------------------------
+
+    async def user_registered(self, user: User) -> None:
+        await call_observers(self.hook.chatcore_user_registered, app=self, user=user)
+
+    @property
+    def ws_url(self) -> str | None:
+        """The URL of the first WebSocket transport (what /api/v1/info reports)."""
+        for transport in self.transports:
+            if transport.url.startswith(("ws://", "wss://")):
+                return transport.url
+        return None
+
+
+def _started(value: Any, what: str) -> Any:
+    if value is None:
+        raise RuntimeError(f"the {what} is available once the app has started")
+    return value
+
+
+def _get(settings: Settings, dotted: str) -> Any:
+    value: Any = settings
+    for part in dotted.split("."):
+        value = getattr(value, part, None)
+    return value
+
+
+async def _quietly(awaitable: Any, doing: str) -> None:
+    try:
+        await awaitable
+    except Exception:
+        log.exception("error while %s", doing)
+
+
+def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

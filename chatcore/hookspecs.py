@@ -1,0 +1,192 @@
+"""Every hook of chatcore: this module is the contract between the core and its plugins.
+
+A plugin is a module or object with functions named after these hooks, marked with
+`@chatcore.hookimpl`. Every hook may be implemented by a plain function or by a coroutine
+function; the engine awaits what is awaitable (`chatcore.hooks`). Arguments are passed by name,
+and an implementation may accept only the ones it needs.
+
+Two kinds of hooks:
+
+* **Providers** build a backend from the config. "First answer" hooks are asked plugin by
+  plugin (last registered first, so a plugin named in the config overrides a built-in) and the
+  first answer that is not None wins; a plugin answers None when the config does not select it
+  (for example a storage URL of another scheme). "All answers" hooks collect every answer.
+* **Events and filters** let plugins observe or shape what happens. Unless a hook says
+  otherwise, every implementation is called one at a time, in pluggy's order: the plugin
+  registered last first (plugins named in the config come after the built-ins), with
+  `tryfirst`/`trylast` honoured.
+
+An exception raised by a provider stops start-up with a clear error. Observers
+(`chatcore_message_stored`, `chatcore_user_registered`, `chatcore_client_event`) are isolated:
+a failing one is logged and the rest still run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from pydantic import BaseModel
+
+    from chatcore.app import App
+    from chatcore.interfaces import AuthBackend, Broker, Storage, Transport
+    from chatcore.models import User
+    from chatcore.routes import Route
+
+PROJECT = "chatcore"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- configuration and commands -------------------------------------------------------------
+
+
+@hookspec
+def chatcore_settings_models() -> dict[str, type[BaseModel]] | None:
+    """Contribute the config sections this plugin reads.
+
+    Return `{section_name: PydanticModel}`. All answers are used. When several plugins
+    contribute a model for the same section, the section accepts the keys of all of them (the
+    models are combined by inheritance): a backend for an area subclasses the area's base model
+    from `chatcore.settings` (`StorageSettings`, `BrokerSettings`, `MediaSettings`) and adds its
+    own keys. Models should forbid unknown keys (`chatcore.settings.Section` does). Sync only:
+    called before the event loop runs, and by `chatcore check-config`.
+    """
+
+
+@hookspec
+def chatcore_register_commands(cli: click.Group) -> None:
+    """Add commands to the `chatcore` command line.
+
+    `cli` is the root click group. Use `@chatcore.cli.with_app` on a command to receive a
+    started `App` built from `--config`. All implementations are called; sync only.
+    """
+
+
+# --- providers ------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def chatcore_storage(app: App) -> Storage | None:
+    """Build the storage backend selected by `app.settings.storage.url`.
+
+    First answer wins; answer None for a URL this plugin does not handle. May be async. The
+    engine calls `start()` on the result before serving and `close()` at shutdown.
+    """
+
+
+@hookspec(firstresult=True)
+def chatcore_auth_backend(app: App) -> AuthBackend | None:
+    """Build the auth backend (passwords, access and refresh tokens).
+
+    First answer wins. May be async. Called after storage and broker exist (`app.storage`,
+    `app.broker`), so the backend can use them.
+    """
+
+
+@hookspec(firstresult=True)
+def chatcore_broker(app: App) -> Broker | None:
+    """Build the broker selected by `app.settings.broker.url` (`memory://`, `redis://`, ...).
+
+    First answer wins; answer None for a URL this plugin does not handle. May be async.
+    """
+
+
+@hookspec(firstresult=True)
+def chatcore_media_store(app: App) -> Any | None:
+    """Build the media store selected by `app.settings.media.url` (an fsspec URL).
+
+    First answer wins; answer None for a URL this plugin does not handle. May be async. A
+    server without a media store serves no media endpoints.
+    """
+
+
+@hookspec
+def chatcore_transports(app: App) -> Transport | list[Transport] | None:
+    """Contribute listeners: the REST API, the WebSocket server, ...
+
+    All answers are used; an answer may be one transport or a list. May be async. Transports
+    start after storage, broker and auth, in call order, and stop in reverse order.
+    """
+
+
+@hookspec
+def chatcore_push_adapters(app: App) -> list[Any] | None:
+    """Contribute push adapters (Web Push, FCM, APNs, webhook). All answers are used."""
+
+
+@hookspec
+def chatcore_register_routes(app: App) -> list[Route] | None:
+    """Contribute REST routes, framework-neutral (`chatcore.routes.Route`).
+
+    All answers are used. Paths are relative to `/api/v1` unless they start with `//`, which
+    mounts them at the server root. A handler receives a `chatcore.routes.Request` and returns
+    a JSON-able object (status 200), a `chatcore.routes.Response`, or raises `ChatError`.
+    Routes require a valid access token unless declared with `auth=False`. Sync only.
+    """
+
+
+# --- events and filters ---------------------------------------------------------------------
+
+
+@hookspec
+def chatcore_startup(app: App) -> None:
+    """Called once all backends have started and before any transport listens.
+
+    All implementations run, in order; may be async. An exception stops start-up.
+    """
+
+
+@hookspec
+def chatcore_shutdown(app: App) -> None:
+    """Called after every transport has stopped and before backends close.
+
+    All implementations run, in the reverse of the startup order; may be async. An exception is
+    logged and shutdown goes on.
+    """
+
+
+@hookspec
+def chatcore_user_registered(app: App, user: User) -> None:
+    """Observe a new user, after it is stored. All run; may be async; failures are logged."""
+
+
+@hookspec
+def chatcore_check_message(app: App, sender: User, draft: dict[str, Any]) -> dict[str, Any] | None:
+    """Moderate a message before it is stored.
+
+    `draft` holds the client's `room_id`, `kind`, `body`, `media_id`, `sticker_id`,
+    `reply_to`. Return None to accept it as it is, or a new draft to rewrite it (the next
+    plugin sees the rewrite); raise `ChatError` (usually `forbidden`) to reject it with a
+    reason the sender sees. Called in order; may be async. Runs once per message, never per
+    recipient.
+    """
+
+
+@hookspec
+def chatcore_message_stored(app: App, message: Any) -> None:
+    """Observe a message after it is committed (bots, webhooks, indexers).
+
+    All run; may be async. Runs after delivery has been started, never delays the `ack`; a
+    failing observer is logged and never breaks delivery.
+    """
+
+
+@hookspec
+def chatcore_notify(app: App, push: dict[str, Any]) -> dict[str, Any] | bool | None:
+    """Decide a push to a device of a user who has no live session.
+
+    Return None to leave it, a changed push to alter it, or False to veto it. Called in
+    order, each sees the previous change; the first False stops it. May be async.
+    """
+
+
+@hookspec
+def chatcore_client_event(app: App, event: dict[str, Any]) -> None:
+    """Client role: react to an event from the server or the push handler (UI, notifications).
+
+    All run; may be async; failures are logged.
+    """

@@ -1,0 +1,77 @@
+"""The live WebSocket sessions of this node, and the events that reach them from any node."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+import orjson
+
+if TYPE_CHECKING:
+    from chatcore.app import App
+    from chatcore.interfaces import Subscription
+    from chatcore.session import Session
+
+log = logging.getLogger("chatcore.hub")
+
+#: Broker channel announcing ended logins: `{"login_id": ...}`. Every node closes that login's
+#: sessions with 4401 and stops accepting its access tokens.
+LOGINS_CHANNEL = "chatcore.logins"
+
+CLOSE_LOGIN_ENDED = 4401
+
+
+def login_ended_event(login_id: str) -> bytes:
+    return orjson.dumps({"login_id": login_id})
+
+
+class Hub:
+    """Sessions by user and by login. Transports add and remove sessions; the hub routes."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.by_user: dict[str, set[Session]] = defaultdict(set)
+        self.by_login: dict[str, set[Session]] = defaultdict(set)
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        self._subscription = await self.app.broker.subscribe(LOGINS_CHANNEL, self._on_login_event)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+
+    def add(self, session: Session) -> None:
+        identity = session.identity
+        assert identity is not None, "only authenticated sessions join the hub"
+        self.by_user[identity.user_id].add(session)
+        self.by_login[identity.login_id].add(session)
+
+    def remove(self, session: Session) -> None:
+        identity = session.identity
+        if identity is None:
+            return
+        for index, key in ((self.by_user, identity.user_id), (self.by_login, identity.login_id)):
+            sessions = index.get(key)
+            if sessions is not None:
+                sessions.discard(session)
+                if not sessions:
+                    del index[key]
+
+    def is_online(self, user_id: str) -> bool:
+        return bool(self.by_user.get(user_id))
+
+    @property
+    def session_count(self) -> int:
+        return sum(len(s) for s in self.by_user.values())
+
+    def _on_login_event(self, data: bytes) -> None:
+        try:
+            login_id = orjson.loads(data)["login_id"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("ignoring a malformed event on %s", LOGINS_CHANNEL)
+            return
+        for session in list(self.by_login.get(login_id, ())):
+            session.close(CLOSE_LOGIN_ENDED, "login ended")

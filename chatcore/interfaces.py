@@ -1,0 +1,161 @@
+"""The typed interfaces the engine codes against, one per area.
+
+A backend is any object with these methods; it is built by its plugin's provider hook (see
+`chatcore.hookspecs`). Every method that may wait on I/O is a coroutine and must never block
+the event loop: run blocking work (hashing, file I/O, a synchronous driver) in a worker thread.
+Later areas (rooms, messages, media, push) add their methods here as they are built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, runtime_checkable
+
+from chatcore.models import Credentials, Identity, RefreshOutcome, TokenPair, User
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    async def start(self) -> None:
+        """Connect, create what is missing (tables, folders); called once before serving."""
+
+    async def close(self) -> None:
+        """Release connections and files; called once at shutdown."""
+
+
+@runtime_checkable
+class Storage(Lifecycle, Protocol):
+    """The system of record: users, logins and refresh tokens, settings.
+
+    Usernames are unique case-insensitively and keep the case they were registered with.
+    Times are integer milliseconds since the epoch. Ids are opaque strings made by the storage.
+    """
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached (used by /healthz)."""
+
+    # users
+    async def create_user(self, username: str, password_hash: str, display_name: str) -> User:
+        """Store a new user; raise ChatError(conflict) when the username is taken."""
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def get_credentials(self, username: str) -> Credentials | None:
+        """The user with this username (case-insensitive) and their password hash."""
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Replace a hash (after a password change, or a re-hash with newer parameters)."""
+
+    async def search_users(self, prefix: str, limit: int) -> list[User]:
+        """Users whose username or display name starts with `prefix`, case-insensitively,
+        ordered by username; at most `limit`."""
+
+    async def list_users(self, limit: int, offset: int = 0) -> list[User]:
+        """Users ordered by username (for admin commands)."""
+
+    # logins: a login is one token family, started by a password login
+    async def create_login(
+        self, user_id: str, refresh_hash: str, refresh_expires_ts: int, now_ts: int
+    ) -> str:
+        """Start a login with its first refresh token (stored only as a hash); return its id."""
+
+    async def rotate_refresh_token(
+        self, old_hash: str, new_hash: str, new_expires_ts: int, now_ts: int
+    ) -> RefreshOutcome:
+        """Atomically mark the token `old_hash` used and store `new_hash` for the same login.
+
+        Only an unused, unexpired token of a live login rotates ("ok"); two concurrent calls with
+        the same token never both succeed. Nothing is written for any other status.
+        """
+
+    async def end_login(self, login_id: str, now_ts: int) -> None:
+        """End a login: its refresh tokens stop working. Ending it twice is harmless."""
+
+    async def login_ended(self, login_id: str) -> bool:
+        """True when the login was ended or does not exist."""
+
+    async def ended_logins_since(self, since_ts: int) -> list[str]:
+        """Ids of logins ended at or after `since_ts` (to fill a node's revocation list)."""
+
+    # settings: one JSON object per user
+    async def get_settings(self, user_id: str) -> dict[str, Any]: ...
+
+    async def put_settings(self, user_id: str, settings: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class AuthBackend(Lifecycle, Protocol):
+    """Passwords and tokens. The core checks username and password rules before calling it."""
+
+    async def register(self, username: str, password: str, display_name: str) -> User:
+        """Create a user (ChatError conflict when taken)."""
+
+    async def login(self, username: str, password: str, address: str | None) -> TokenPair:
+        """Start a login; ChatError unauthorized on a bad pair, rate_limited when guessing."""
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate a refresh token; a used one answers unauthorized and ends its login."""
+
+    async def authenticate(self, access_token: str) -> Identity:
+        """Verify an access token; ChatError unauthorized when invalid, expired or ended."""
+
+    async def logout(self, identity: Identity) -> None:
+        """End the login of `identity` on every node (its sessions close with 4401)."""
+
+    async def hash_password(self, password: str) -> str:
+        """The stored form of a password (used by admin commands and password changes)."""
+
+
+Handler = Callable[[bytes], Awaitable[None] | None]
+
+
+@runtime_checkable
+class Subscription(Protocol):
+    async def unsubscribe(self) -> None: ...
+
+
+@runtime_checkable
+class Broker(Lifecycle, Protocol):
+    """Fan-out of events between the nodes of one service (and within one node).
+
+    Delivery is at most once and a hint only: storage is the truth, and whoever misses an event
+    repairs from storage. A node receives its own publications too.
+    """
+
+    async def publish(self, channel: str, data: bytes) -> None: ...
+
+    async def subscribe(self, channel: str, handler: Handler) -> Subscription:
+        """Call `handler(data)` for every publication on `channel` from now on."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A listener clients connect to: the REST API, the WebSocket server, ...
+
+    `url` is the absolute URL clients use (for the WebSocket server it is what /api/v1/info
+    reports as `ws_url`). `start` returns once the transport is listening; `stop` stops
+    accepting, finishes what it received and closes its connections.
+    """
+
+    name: str
+
+    @property
+    def url(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Connection(Protocol):
+    """What a transport gives a WebSocket session: a way to write and a way to close.
+
+    `send` never waits: it queues the bytes (one JSON text frame) in a bounded buffer; when the
+    buffer overflows the transport closes the connection with 1013.
+    """
+
+    remote_address: str | None
+
+    def send(self, data: bytes) -> None: ...
+
+    def close(self, code: int, reason: str = "") -> None: ...

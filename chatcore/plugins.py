@@ -1,0 +1,123 @@
+"""The plugin manager: one per app, and the typed facade the engine calls hooks through.
+
+Plugins come from three places, in this order: the core's own plugin, every entry point of the
+group `chatcore` (the built-ins and installed third-party packages), and the modules named in
+the config's `plugins`. Names in `disabled_plugins` are blocked before anything loads.
+`check_pending()` then fails start-up on any `chatcore_*` function that matches no hook, so a
+misspelled hook never goes silently unused.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import inspect
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+from pydantic import BaseModel
+
+from chatcore import hookspecs
+from chatcore.hooks import call_all_sync
+
+GROUP = "chatcore"
+
+
+class PluginError(Exception):
+    """A plugin that cannot be loaded: not importable, or implementing an unknown hook."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    source: str  # "core", "entry point (dist x.y)", "config", "registered"
+    hooks: tuple[str, ...]
+
+
+class PluginHost:
+    """Owns one pluggy manager; the rest of the engine goes through these methods."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self._sources: dict[str, str] = {}
+
+    @classmethod
+    def load(
+        cls,
+        modules: Iterable[str] = (),
+        disabled: Iterable[str] = (),
+        *,
+        entry_points: bool = True,
+        extra: Iterable[object] = (),
+    ) -> PluginHost:
+        """Build a manager: core, entry points, `modules`, then `extra` plugin objects."""
+        host = cls()
+        for name in disabled:
+            host.pm.set_blocked(name)
+        from chatcore import core_plugin
+
+        host.register(core_plugin, "chatcore.core", source="core")
+        if entry_points:
+            host._load_entry_points()
+        for module_name in modules:
+            if host.pm.is_blocked(module_name) or host.pm.has_plugin(module_name):
+                continue
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise PluginError(f"plugin {module_name!r} cannot be imported: {exc}") from exc
+            host.register(module, module_name, source="config")
+        for plugin in extra:
+            host.register(plugin, source="registered")
+        host.check()
+        return host
+
+    def _load_entry_points(self) -> None:
+        for ep in importlib.metadata.entry_points(group=GROUP):
+            if self.pm.is_blocked(ep.name) or self.pm.get_plugin(ep.name) is not None:
+                continue
+            try:
+                plugin = ep.load()
+            except ImportError as exc:
+                raise PluginError(f"plugin {ep.name!r} cannot be imported: {exc}") from exc
+            dist = f" ({ep.dist.name} {ep.dist.version})" if ep.dist else ""
+            self.register(plugin, ep.name, source=f"entry point{dist}")
+
+    def register(self, plugin: object, name: str | None = None, source: str = "registered") -> str:
+        registered = self.pm.register(plugin, name)
+        if registered is None:  # blocked
+            return name or ""
+        self._sources[registered] = source
+        return registered
+
+    def check(self) -> None:
+        """Fail on any hook implementation that matches no hook specification."""
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(str(exc)) from exc
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def describe(self) -> list[PluginInfo]:
+        """Every loaded plugin with where it came from and the hooks it implements."""
+        infos = []
+        for name, plugin in self.pm.list_name_plugin():
+            hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or []))
+            infos.append(PluginInfo(name, self._sources.get(name, "registered"), hooks))
+        return infos
+
+    def settings_models(self) -> list[tuple[str, type[BaseModel]]]:
+        """Every (section, model) contributed through `chatcore_settings_models`."""
+        pairs = []
+        for answer in call_all_sync(self.hook.chatcore_settings_models):
+            for section, model in answer.items():
+                if not (inspect.isclass(model) and issubclass(model, BaseModel)):
+                    raise PluginError(f"config section {section!r}: {model!r} is not a model")
+                pairs.append((section, model))
+        return pairs

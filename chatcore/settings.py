@@ -1,0 +1,265 @@
+"""Configuration: one TOML file, overridden by `CHATCORE_SECTION__KEY` environment variables.
+
+Loading happens in two steps, because plugins bring their own sections:
+1. `read_config_file` reads the raw TOML, from which the engine learns which extra plugins to
+   load (`plugins`) and which to block (`disabled_plugins`);
+2. `build_settings` validates the whole file against the core's sections plus every section
+   contributed through `chatcore_settings_models`. Unknown keys are errors.
+Every failure is a `ConfigError` listing one line per bad key: `file: dotted.key: expected ...`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypeVar, cast
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "CHATCORE_"
+S = TypeVar("S", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` holds one line per bad key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ServerSettings(Section):
+    """`[server]`: the node's HTTP listener (REST API and browser client)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^/\s]+/?$", description="Origin clients reach this node at."
+    )
+    node_id: str | None = Field(None, description="Name of this node in logs and metrics.")
+
+    @property
+    def origin(self) -> str:
+        """`public_url` without a trailing slash, else `http://host:port`."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+class LimitsSettings(Section):
+    """`[limits]`: sizes reported by /api/v1/info and enforced by every transport."""
+
+    max_message_bytes: int = Field(16 * 1024, ge=1, le=16 * 1024 * 1024)
+    max_frame_bytes: int | None = Field(None, description="Default: max_message_bytes + 16 KiB.")
+    max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1)
+    max_sync_messages: int = Field(1000, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _frame_fits_message(self) -> LimitsSettings:
+        floor = self.max_message_bytes + 16 * 1024
+        if self.max_frame_bytes is None:
+            self.max_frame_bytes = floor
+        elif self.max_frame_bytes < floor:
+            raise ValueError(f"max_frame_bytes must be at least max_message_bytes + 16384 ({floor})")
+        return self
+
+    @property
+    def frame_bytes(self) -> int:
+        return cast(int, self.max_frame_bytes)
+
+
+class LoggingSettings(Section):
+    """`[logging]`."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class StorageSettings(Section):
+    """`[storage]`: base model; storage plugins subclass it to add their keys."""
+
+    url: str = "sqlite+aiosqlite:///./data/chat.db"
+
+
+class BrokerSettings(Section):
+    """`[broker]`: base model; broker plugins subclass it to add their keys."""
+
+    url: str = "memory://"
+
+
+class MediaSettings(Section):
+    """`[media]`: base model; media plugins subclass it to add their keys."""
+
+    url: str = "file://./data/media"
+
+
+#: Sections every server and client has, whatever plugins are loaded.
+CORE_SECTIONS: dict[str, type[BaseModel]] = {
+    "server": ServerSettings,
+    "limits": LimitsSettings,
+    "logging": LoggingSettings,
+    "storage": StorageSettings,
+    "broker": BrokerSettings,
+    "media": MediaSettings,
+}
+
+
+class Settings(BaseSettings):
+    """The validated configuration. Plugin sections are fields of a subclass made at load time;
+    read them with `settings.section(name, Model)`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    role: Literal["server", "client"] = "server"
+    plugins: list[str] = Field(default_factory=list)
+    disabled_plugins: list[str] = Field(default_factory=list)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's content arrives as init arguments; the environment wins over it.
+        return (env_settings, init_settings)
+
+    def section(self, name: str, model: type[S]) -> S:
+        """The section `name`, checked to be (a subclass of) `model`."""
+        value = getattr(self, name, None)
+        if not isinstance(value, model):
+            raise LookupError(f"config section [{name}] is not a {model.__name__}")
+        return value
+
+
+def read_config_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The raw TOML of `path` (an empty config for None); ConfigError when unreadable."""
+    if path is None:
+        return {}
+    source = str(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(source, ["no such file"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot be read: {exc.strerror}"]) from None
+
+
+def plugin_lists(raw: Mapping[str, Any], source: str) -> tuple[list[str], list[str]]:
+    """`plugins` and `disabled_plugins` from the raw file, overridden by the environment."""
+    given = {k: raw[k] for k in ("plugins", "disabled_plugins") if k in raw}
+    try:
+        lists = _PluginLists(**given)
+    except ValidationError as exc:
+        raise ConfigError(source, _problems(exc)) from None
+    return lists.plugins, lists.disabled_plugins
+
+
+class _PluginLists(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    plugins: list[str] = Field(default_factory=list)
+    disabled_plugins: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+
+def settings_class(contributed: Iterable[tuple[str, type[BaseModel]]]) -> type[Settings]:
+    """A Settings subclass with one field per section; models for one section are combined."""
+    by_section: dict[str, list[type[BaseModel]]] = {}
+    for name, model in [*CORE_SECTIONS.items(), *contributed]:
+        models = by_section.setdefault(name, [])
+        if model not in models:
+            models.append(model)
+    fields: dict[str, Any] = {}
+    for name, models in by_section.items():
+        model = models[0] if len(models) == 1 else _combine(name, models)
+        fields[name] = (model, Field(default_factory=model))
+    return create_model("ChatcoreSettings", __base__=Settings, **fields)
+
+
+def _combine(name: str, models: list[type[BaseModel]]) -> type[BaseModel]:
+    # Most derived first, so a plugin's subclass of a core base model comes before that base.
+    bases = [m for m in models if not any(o is not m and issubclass(o, m) for o in models)]
+    return cast(type[BaseModel], type(f"{name.title()}Section", tuple(bases), {}))
+
+
+def build_settings(
+    raw: Mapping[str, Any],
+    contributed: Iterable[tuple[str, type[BaseModel]]] = (),
+    source: str = "<config>",
+) -> Settings:
+    """Validate `raw` (the TOML) plus the environment against every known section."""
+    cls = settings_class(contributed)
+    try:
+        return cls(**raw)
+    except ValidationError as exc:
+        raise ConfigError(source, _problems(exc, cls)) from None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Load a config with only the core sections (no plugins): handy in scripts and tests."""
+    return build_settings(read_config_file(path), source=str(path or "<defaults>"))
+
+
+def _problems(exc: ValidationError, cls: type[BaseModel] | None = None) -> list[str]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(cls, loc[:-1]) if cls else []
+            hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
+            problems.append(f"{key}: unknown key{hint}")
+            continue
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+        env = ENV_PREFIX + "__".join(loc).upper()
+        origin = f" [from ${env}]" if env in os.environ else ""
+        problems.append(f"{key}: {err['msg']}{shown}{origin}")
+    return problems
+
+
+def _allowed_keys(cls: type[BaseModel], path: list[str]) -> list[str]:
+    model: Any = cls
+    for part in path:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return sorted(getattr(model, "model_fields", {}))

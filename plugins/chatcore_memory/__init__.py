@@ -1,0 +1,1 @@
+"""chatcore_memory plugin."""

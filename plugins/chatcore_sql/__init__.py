@@ -1,0 +1,1 @@
+"""chatcore_sql plugin."""
