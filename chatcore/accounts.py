@@ -68,7 +68,7 @@ async def search_users(app: App, query: str, limit: int | None) -> list[User]:
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396 JSON merge patch: objects merge recursively, null deletes, anything else replaces."""
+    """RFC 7396 JSON merge patch: objects merge recursively, null deletes, the rest replaces."""
     if not isinstance(patch, dict):
         return patch
     result = dict(target) if isinstance(target, dict) else {}

@@ -87,8 +87,11 @@ class App:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Build and start backends, run startup hooks, then open the transports."""
+    async def start(self, listen: bool = True) -> None:
+        """Build and start backends, run startup hooks, then open the transports.
+
+        With `listen=False` only the backends start (admin commands, scripts, tests).
+        """
         if self.settings.role != "server":
             raise StartupError(f"{self.source}: role {self.settings.role!r} cannot serve")
         try:
@@ -100,6 +103,8 @@ class App:
                 await self._start(self.media)
             await self.hub.start()
             await call_all(self.hook.chatcore_startup, app=self)
+            if not listen:
+                return
             for answer in await call_all(self.hook.chatcore_transports, app=self):
                 self.transports.extend(answer if isinstance(answer, list) else [answer])
             for transport in self.transports:

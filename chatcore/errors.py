@@ -86,7 +86,9 @@ def not_found(what: str = "This") -> ChatError:
     return ChatError(ErrorCode.NOT_FOUND, f"{what} does not exist or is not visible to you.")
 
 
-def unauthorized(message: str = "Sign in first: the access token is missing, invalid or expired.") -> ChatError:
+def unauthorized(
+    message: str = "Sign in first: the access token is missing, invalid or expired.",
+) -> ChatError:
     return ChatError(ErrorCode.UNAUTHORIZED, message)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import time
+from collections import OrderedDict, defaultdict
 from typing import TYPE_CHECKING
 
 import orjson
@@ -21,6 +22,11 @@ LOGINS_CHANNEL = "chatcore.logins"
 
 CLOSE_LOGIN_ENDED = 4401
 
+#: How long, and how many, ended logins a node remembers to catch a session that was being
+#: authenticated while its login ended (its token verified just before the news arrived).
+RECENT_LOGINS_SECONDS = 300.0
+RECENT_LOGINS_MAX = 10_000
+
 
 def login_ended_event(login_id: str) -> bytes:
     return orjson.dumps({"login_id": login_id})
@@ -34,6 +40,7 @@ class Hub:
         self.by_user: dict[str, set[Session]] = defaultdict(set)
         self.by_login: dict[str, set[Session]] = defaultdict(set)
         self._subscription: Subscription | None = None
+        self._recently_ended: OrderedDict[str, float] = OrderedDict()
 
     async def start(self) -> None:
         self._subscription = await self.app.broker.subscribe(LOGINS_CHANNEL, self._on_login_event)
@@ -60,6 +67,19 @@ class Hub:
                 if not sessions:
                     del index[key]
 
+    def login_ended_recently(self, login_id: str) -> bool:
+        """True when this node heard within `RECENT_LOGINS_SECONDS` that the login ended."""
+        self._forget_old(time.monotonic())
+        return login_id in self._recently_ended
+
+    def _forget_old(self, now: float) -> None:
+        recent = self._recently_ended
+        while recent and (
+            len(recent) > RECENT_LOGINS_MAX
+            or next(iter(recent.values())) < now - RECENT_LOGINS_SECONDS
+        ):
+            recent.popitem(last=False)
+
     def is_online(self, user_id: str) -> bool:
         return bool(self.by_user.get(user_id))
 
@@ -73,5 +93,12 @@ class Hub:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("ignoring a malformed event on %s", LOGINS_CHANNEL)
             return
+        if not isinstance(login_id, str):
+            log.warning("ignoring a malformed event on %s", LOGINS_CHANNEL)
+            return
+        now = time.monotonic()
+        self._recently_ended.pop(login_id, None)
+        self._recently_ended[login_id] = now
+        self._forget_old(now)
         for session in list(self.by_login.get(login_id, ())):
             session.close(CLOSE_LOGIN_ENDED, "login ended")

@@ -108,6 +108,8 @@ class PluginHost:
         """Every loaded plugin with where it came from and the hooks it implements."""
         infos = []
         for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:  # a blocked name
+                continue
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or []))
             infos.append(PluginInfo(name, self._sources.get(name, "registered"), hooks))
         return infos

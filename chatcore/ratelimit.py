@@ -27,6 +27,10 @@ class TokenBucket:
             return 0.0
         return (1 - self.tokens) / self.rate
 
+    def give_back(self) -> None:
+        """Return a token taken by `take` (the action it paid for turned out to be free)."""
+        self.tokens = min(self.burst, self.tokens + 1)
+
 
 class KeyedLimiter:
     """One token bucket per key (a username, an address), keeping at most `max_keys`.
@@ -50,6 +54,16 @@ class KeyedLimiter:
         else:
             self._buckets.move_to_end(key)
         return bucket.take(now)
+
+    def give_back(self, key: str) -> None:
+        """Return a token taken for `key`: take first, give back when the action was free.
+
+        Taking up front and giving back afterwards (rather than checking, then taking on
+        failure) keeps concurrent actions from all passing the check before any of them pays.
+        """
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.give_back()
 
     def reset(self, key: str) -> None:
         self._buckets.pop(key, None)

@@ -9,9 +9,12 @@ behaves the same.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from chatcore.errors import ChatError, ErrorCode
 from chatcore.ratelimit import TokenBucket
@@ -27,6 +30,10 @@ log = logging.getLogger("chatcore.session")
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_AUTH_TIMEOUT = 4408
 CLOSE_RATE_LIMITED = 4429
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
+
+FIRST_FRAME = 'The first frame must be {"type": "auth", "token": ACCESS_TOKEN}.'
 
 FrameHandler = Callable[["Session", Any], Awaitable[None]]
 
@@ -58,6 +65,11 @@ class Session:
     def send(self, event: dict[str, Any]) -> None:
         self.conn.send(encode(event))
 
+    def send_encoded(self, data: bytes) -> None:
+        """Send an event already encoded by `chatcore.wire.encode`: fan-out encodes an event
+        once and hands the same bytes to every recipient's session."""
+        self.conn.send(data)
+
     def send_error(self, error: ChatError, ref: str | None = None) -> None:
         self.send(error.ws_event(ref))
 
@@ -69,32 +81,61 @@ class Session:
     # --- input ----------------------------------------------------------------------------------
 
     async def authenticate(self, raw: str | bytes) -> bool:
-        """Handle the first frame: `ready` and True, or `error unauthorized`, close 4401, False."""
+        """Handle the first frame (PROTOCOL.md item 1): `ready` and True, or False.
+
+        A frame that is not a valid auth frame (invalid JSON, another type, a missing or bad
+        token) gets `error unauthorized` and close 4401. When the server itself fails (storage
+        down), the client is told so instead (`unavailable` and 1013, or `internal` and 1011),
+        since its token may be fine.
+        """
         try:
             frame = parse_frame(raw)
             if not isinstance(frame, AuthFrame):
-                raise ChatError(ErrorCode.UNAUTHORIZED, "The first frame must be 'auth'.")
+                raise FrameError("The first frame must be 'auth'.")
             identity = await self.app.auth.authenticate(frame.token)
             user = await self.app.storage.get_user(identity.user_id)
             if user is None:
                 raise ChatError(ErrorCode.UNAUTHORIZED, "This account no longer exists.")
+        except FrameError:
+            return self._refuse_auth(FIRST_FRAME)
         except ChatError as exc:
-            message = exc.message if exc.code is ErrorCode.UNAUTHORIZED else (
-                "The first frame must be {\"type\": \"auth\", \"token\": ACCESS_TOKEN}."
-            )
-            self.send_error(ChatError(ErrorCode.UNAUTHORIZED, message))
-            self.close(CLOSE_UNAUTHORIZED, "unauthorized")
+            if exc.code is ErrorCode.UNAUTHORIZED:
+                return self._refuse_auth(exc.message)
+            code = CLOSE_TRY_AGAIN_LATER if exc.code is ErrorCode.UNAVAILABLE else CLOSE_INTERNAL
+            self.send_error(exc)
+            self.close(code, exc.code.value)
             return False
+        except Exception:
+            log.exception("session %s: error authenticating", self.id)
+            self.send_error(ChatError(ErrorCode.INTERNAL, "Something went wrong; try again."))
+            self.close(CLOSE_INTERNAL, "internal error")
+            return False
+        # The login may have ended while we were verifying its token; the hub remembers
+        # recently ended logins, and from `add` on it closes this session itself. Nothing
+        # awaits between the check and `add`, so no logout can slip in between.
+        if self.app.hub.login_ended_recently(identity.login_id):
+            return self._refuse_auth("This login has ended; sign in again.")
         self.identity, self.user = identity, user
         self.app.hub.add(self)
         self.send({"type": "ready", "user": user.wire(), "session_id": self.id, "rooms": []})
         return True
 
+    def _refuse_auth(self, message: str) -> bool:
+        self.send_error(ChatError(ErrorCode.UNAUTHORIZED, message))
+        self.close(CLOSE_UNAUTHORIZED, "unauthorized")
+        return False
+
     def auth_timed_out(self) -> None:
         self.close(CLOSE_AUTH_TIMEOUT, "no auth frame in time")
 
     async def handle(self, raw: str | bytes) -> None:
-        """Handle a frame after `ready`; bad input answers an error and the session goes on."""
+        """Handle a frame after `ready`; bad input answers an error and the session goes on.
+
+        Every frame, of any type, first passes the flood control (item 11). Frames that arrive
+        after the session closed are ignored: nothing can be sent after a close frame.
+        """
+        if self.closed_code is not None:
+            return
         wait = self._bucket.take()
         if wait:
             self._refused(raw, wait)
@@ -106,6 +147,8 @@ class Session:
             ref = getattr(frame, "ref", None)
             handler = FRAME_HANDLERS.get(frame.type)
             if handler is None:
+                if frame.type == "auth":
+                    raise ChatError(ErrorCode.BAD_REQUEST, "This session is already authenticated.")
                 raise ChatError(
                     ErrorCode.BAD_REQUEST, f"This server does not handle '{frame.type}' frames yet."
                 )
@@ -113,29 +156,43 @@ class Session:
         except FrameError as exc:
             self.send_error(exc, exc.ref)
         except ChatError as exc:
-            self.send_error(exc, ref)
+            # Frame types without a `ref` field (typing, read, auth) still echo one a client put.
+            self.send_error(exc, ref if ref is not None else _read_ref(raw))
         except Exception:
             log.exception("session %s: error handling a frame", self.id)
-            self.send_error(ChatError(ErrorCode.INTERNAL, "Something went wrong; try again."), ref)
+            self.send_error(
+                ChatError(ErrorCode.INTERNAL, "Something went wrong; try again."),
+                ref if ref is not None else _read_ref(raw),
+            )
 
     def _refused(self, raw: str | bytes, wait: float) -> None:
+        """Answer a frame refused by the flood control; close 4429 after too many in a row.
+
+        The refused frame is answered before the close, so every frame read gets its answer.
+        Only its `ref` is read (no validation): refusing must stay cheap under a flood.
+        """
         self._refused_in_a_row += 1
-        if self._refused_in_a_row >= self._close_after:
-            self.close(CLOSE_RATE_LIMITED, "rate limited")
-            return
-        try:
-            ref = getattr(parse_frame(raw), "ref", None)
-        except FrameError as exc:
-            ref = exc.ref
-        retry = max(1, int(wait * 1000))
+        retry = max(1, math.ceil(wait * 1000))
         self.send_error(
             ChatError(ErrorCode.RATE_LIMITED, "Too many frames; slow down.", retry_after_ms=retry),
-            ref,
+            _read_ref(raw),
         )
+        if self._refused_in_a_row >= self._close_after:
+            self.close(CLOSE_RATE_LIMITED, "rate limited")
 
     def closed(self) -> None:
         """Called by the transport once the connection is gone."""
         self.app.hub.remove(self)
+
+
+def _read_ref(raw: str | bytes) -> str | None:
+    """The `ref` of a frame when one can be read (as `parse_frame` reads it), else None."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    ref = data.get("ref") if isinstance(data, dict) else None
+    return ref if isinstance(ref, str) and 0 < len(ref) <= 128 else None
 
 
 async def _ping(session: Session, frame: ClientFrame) -> None:

@@ -40,12 +40,13 @@ class Section(BaseModel):
 class ServerSettings(Section):
     """`[server]`: the node's HTTP listener (REST API and browser client)."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="Address the REST API listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port of the REST API; 0 picks a free one.")
     public_url: str | None = Field(
-        None, pattern=r"^https?://[^/\s]+/?$", description="Origin clients reach this node at."
+        None,
+        pattern=r"^https?://[^/\s]+/?$",
+        description="Origin clients reach this node at (behind a proxy), e.g. https://chat.example.",
     )
-    node_id: str | None = Field(None, description="Name of this node in logs and metrics.")
 
     @property
     def origin(self) -> str:
@@ -59,10 +60,18 @@ class ServerSettings(Section):
 class LimitsSettings(Section):
     """`[limits]`: sizes reported by /api/v1/info and enforced by every transport."""
 
-    max_message_bytes: int = Field(16 * 1024, ge=1, le=16 * 1024 * 1024)
-    max_frame_bytes: int | None = Field(None, description="Default: max_message_bytes + 16 KiB.")
-    max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1)
-    max_sync_messages: int = Field(1000, ge=1, le=100_000)
+    max_message_bytes: int = Field(
+        16 * 1024, ge=1, le=16 * 1024 * 1024, description="Largest message body (UTF-8 bytes)."
+    )
+    max_frame_bytes: int | None = Field(
+        None,
+        description="Largest WebSocket frame either way (over it: close 1009). "
+        "At least, and by default, max_message_bytes + 16 KiB.",
+    )
+    max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1, description="Largest media upload.")
+    max_sync_messages: int = Field(
+        1000, ge=1, le=100_000, description="Messages per room in one catch-up `sync`."
+    )
 
     @model_validator(mode="after")
     def _frame_fits_message(self) -> LimitsSettings:
@@ -70,7 +79,9 @@ class LimitsSettings(Section):
         if self.max_frame_bytes is None:
             self.max_frame_bytes = floor
         elif self.max_frame_bytes < floor:
-            raise ValueError(f"max_frame_bytes must be at least max_message_bytes + 16384 ({floor})")
+            raise ValueError(
+                f"max_frame_bytes must be at least max_message_bytes + 16384 ({floor})"
+            )
         return self
 
     @property
@@ -81,26 +92,45 @@ class LimitsSettings(Section):
 class LoggingSettings(Section):
     """`[logging]`."""
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    format: Literal["text", "json"] = Field(
+        "text", description="`text` for people, `json` (one object a line) for log collectors."
+    )
 
 
 class StorageSettings(Section):
     """`[storage]`: base model; storage plugins subclass it to add their keys."""
 
-    url: str = "sqlite+aiosqlite:///./data/chat.db"
+    url: str = Field(
+        "sqlite+aiosqlite:///./data/chat.db",
+        description="SQLAlchemy URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB.",
+    )
 
 
 class BrokerSettings(Section):
     """`[broker]`: base model; broker plugins subclass it to add their keys."""
 
-    url: str = "memory://"
+    url: str = Field(
+        "memory://", description="memory:// (one node), or redis://, nats:// for several nodes."
+    )
 
 
 class MediaSettings(Section):
     """`[media]`: base model; media plugins subclass it to add their keys."""
 
-    url: str = "file://./data/media"
+    url: str = Field(
+        "file://./data/media", description="An fsspec URL: file://, memory://, s3://BUCKET/PREFIX."
+    )
+
+
+class ClientSettings(Section):
+    """`[client]`: the client role (the chat app) and the server it talks to."""
+
+    server_url: str = Field(
+        "http://127.0.0.1:8080",
+        pattern=r"^https?://[^\s]+$",
+        description="The chatcore server this app talks to.",
+    )
 
 
 #: Sections every server and client has, whatever plugins are loaded.
@@ -111,6 +141,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "storage": StorageSettings,
     "broker": BrokerSettings,
     "media": MediaSettings,
+    "client": ClientSettings,
 }
 
 
@@ -135,6 +166,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    client: ClientSettings = Field(default_factory=ClientSettings)
 
     @classmethod
     def settings_customise_sources(

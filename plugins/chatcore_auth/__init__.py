@@ -1,1 +1,32 @@
-"""chatcore_auth plugin."""
+"""chatcore_auth: the built-in auth backend.
+
+Passwords are hashed with argon2id in worker threads; access tokens are short-lived HMAC-signed
+JWTs; refresh tokens are random, work once, and are stored only as hashes. Logins end at once
+on every node (broker channel `chatcore.hub.LOGINS_CHANNEL`). Configured by the `[auth]`
+section (`AuthSettings`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from chatcore.hookspecs import hookimpl
+from chatcore_auth.backend import TokenAuthBackend
+from chatcore_auth.settings import AuthSettings
+
+if TYPE_CHECKING:
+    from chatcore.app import App
+
+__all__ = ["AuthSettings", "TokenAuthBackend", "chatcore_auth_backend", "chatcore_settings_models"]
+
+
+@hookimpl
+def chatcore_settings_models() -> dict[str, type[BaseModel]]:
+    return {"auth": AuthSettings}
+
+
+@hookimpl
+def chatcore_auth_backend(app: App) -> TokenAuthBackend:
+    return TokenAuthBackend(app.settings.section("auth", AuthSettings), app.storage, app.broker)

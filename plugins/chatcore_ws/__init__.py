@@ -1,1 +1,35 @@
-"""chatcore_ws plugin."""
+"""chatcore_ws: the built-in WebSocket server, on the `websockets` library.
+
+It listens on its own address (`[websocket] host`/`port`), separate from the REST API, and
+reports its URL (`public_url`, else `ws://HOST:PORT`) as the `ws_url` of /api/v1/info. It
+speaks the WebSocket part of PROTOCOL.md: the meaning of frames lives in
+`chatcore.session`, this plugin carries them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from chatcore.hookspecs import hookimpl
+from chatcore_ws.settings import WebSocketSettings
+from chatcore_ws.transport import WebSocketTransport
+
+if TYPE_CHECKING:
+    from chatcore.app import App
+
+__all__ = ["WebSocketSettings", "WebSocketTransport"]
+
+
+@hookimpl
+def chatcore_settings_models() -> dict[str, type[BaseModel]]:
+    return {"websocket": WebSocketSettings}
+
+
+@hookimpl
+def chatcore_transports(app: App) -> WebSocketTransport | None:
+    """The WebSocket server of a server node."""
+    if app.settings.role != "server":
+        return None
+    return WebSocketTransport(app)

@@ -1,0 +1,72 @@
+"""An in-process broker: fan-out within one node, for a single-node service (the default)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+from chatcore.interfaces import Handler
+
+__all__ = ["MemoryBroker", "MemorySubscription"]
+
+log = logging.getLogger("chatcore.memory")
+
+
+class MemorySubscription:
+    """One handler on one channel; `unsubscribe()` removes it (twice is harmless)."""
+
+    def __init__(self, broker: MemoryBroker, channel: str, handler: Handler) -> None:
+        self.broker = broker
+        self.channel = channel
+        self.handler = handler
+
+    async def unsubscribe(self) -> None:
+        self.broker._remove(self)
+
+
+class MemoryBroker:
+    """`chatcore.interfaces.Broker` within one process.
+
+    `publish` calls every handler of the channel in subscription order and awaits the awaitable
+    ones before it returns; the publisher's own subscriptions receive it too. A failing handler
+    is logged and never stops the others or reaches the publisher.
+    """
+
+    def __init__(self) -> None:
+        self._channels: dict[str, list[MemorySubscription]] = {}
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self._channels.clear()
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        # A copy: a handler may subscribe or unsubscribe while we walk the list.
+        for subscription in list(self._channels.get(channel, ())):
+            try:
+                result = subscription.handler(data)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("a handler on channel %r failed", channel)
+
+    async def subscribe(self, channel: str, handler: Handler) -> MemorySubscription:
+        subscription = MemorySubscription(self, channel, handler)
+        self._channels.setdefault(channel, []).append(subscription)
+        return subscription
+
+    def subscriber_count(self, channel: str) -> int:
+        """How many handlers listen on `channel` (for tests and metrics)."""
+        return len(self._channels.get(channel, ()))
+
+    def _remove(self, subscription: MemorySubscription) -> None:
+        subscriptions = self._channels.get(subscription.channel)
+        if subscriptions is None:
+            return
+        # Compare by identity: two subscriptions of the same handler are distinct.
+        remaining = [s for s in subscriptions if s is not subscription]
+        if remaining:
+            self._channels[subscription.channel] = remaining
+        else:
+            del self._channels[subscription.channel]

@@ -1,0 +1,85 @@
+"""The Quart app of the REST API for one chatcore node."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from quart import Quart, Response, request
+from quart_schema import HttpSecurityScheme, QuartSchema
+from quart_schema import Info as OpenAPIInfo
+
+import chatcore
+from chatcore_rest.api import API_PREFIX, register_api
+from chatcore_rest.auth import BEARER
+from chatcore_rest.errors import install_error_handlers
+from chatcore_rest.jsonio import OrjsonProvider
+from chatcore_rest.metrics import HttpMetrics
+from chatcore_rest.openapi import ChatOpenAPIProvider
+from chatcore_rest.plugin_routes import mount_plugin_routes
+from chatcore_rest.request import ChatRequest
+from chatcore_rest.state import EXTENSION, RestState
+
+if TYPE_CHECKING:
+    from chatcore.app import App
+    from chatcore_rest.settings import RestSettings
+
+__all__ = ["JSON_BODY_LIMIT", "OPENAPI_PATH", "create_quart_app"]
+
+log = logging.getLogger("chatcore.rest")
+
+#: The largest body a JSON endpoint reads; uploads get their own limit.
+JSON_BODY_LIMIT = 1024 * 1024
+OPENAPI_PATH = API_PREFIX + "/openapi.json"
+
+_DESCRIPTION = (
+    "The REST part of the chatcore wire contract (PROTOCOL.md). Errors are "
+    '`{"error": {"code", "message"}}`. Authenticate with `Authorization: Bearer <access_token>`.'
+)
+
+
+def create_quart_app(app: App, settings: RestSettings) -> Quart:
+    """A Quart app serving the built-in endpoints and every plugin route of `app`."""
+    quart = Quart("chatcore_rest", static_folder=None)
+    quart.config.update(MAX_CONTENT_LENGTH=JSON_BODY_LIMIT, PROPAGATE_EXCEPTIONS=False)
+    quart.request_class = ChatRequest
+    QuartSchema(
+        quart,
+        openapi_path=OPENAPI_PATH,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        swagger_ui_path=None,
+        info=OpenAPIInfo(title="chatcore", version=chatcore.__version__, description=_DESCRIPTION),
+        security_schemes={BEARER: HttpSecurityScheme(scheme="bearer")},
+        openapi_provider_class=ChatOpenAPIProvider,
+    )
+    quart.json = OrjsonProvider(quart)  # after QuartSchema, which installs its own provider
+    metrics = HttpMetrics.for_app(app)
+    quart.extensions[EXTENSION] = RestState(app, metrics, tuple(settings.trusted_proxies))
+    install_error_handlers(quart)
+
+    @quart.after_request
+    async def _observe(response: Response) -> Response:
+        req: ChatRequest = request  # type: ignore[assignment]
+        await req.drain()
+        # Route templates, not paths, keep the label set small; unknown paths share one label.
+        route = req.url_rule.rule if req.url_rule is not None else "unmatched"
+        elapsed = time.perf_counter() - req.started
+        metrics.observe(req.method, route, response.status_code, elapsed)
+        # Our JSON is never to be read as HTML or script by a browser.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s %d %.1fms %s",
+                req.method,
+                req.path,
+                response.status_code,
+                elapsed * 1000,
+                req.client_address,
+            )
+        return response
+
+    register_api(quart)
+    mount_plugin_routes(quart, app)
+    return quart

@@ -1,0 +1,81 @@
+"""Prometheus metrics of one node, in a registry of its own (never the process-global one).
+
+Tests and programs that embed chatcore build several apps in one process; each app's metrics
+live in `metrics_registry(app)`, which other plugins may register their collectors in too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+if TYPE_CHECKING:
+    from chatcore.app import App
+
+__all__ = ["CONTENT_TYPE_LATEST", "HttpMetrics", "metrics_registry"]
+
+REGISTRY_KEY = "metrics.registry"
+_HTTP_KEY = "rest.http_metrics"
+
+#: Methods counted under their own name; any other becomes "other", so a client cannot grow the
+#: label set without bound.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def metrics_registry(app: App) -> CollectorRegistry:
+    """The app's registry, made (with the process collector) on first use."""
+    registry = app.state.get(REGISTRY_KEY)
+    if registry is None:
+        registry = app.state[REGISTRY_KEY] = CollectorRegistry()
+        ProcessCollector(registry=registry)
+    return registry
+
+
+class HttpMetrics:
+    """Request counts and latencies of the REST API, and the node's live WebSocket sessions."""
+
+    def __init__(self, app: App) -> None:
+        self.registry = metrics_registry(app)
+        self.requests = Counter(
+            "chatcore_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "chatcore_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        sessions = Gauge(
+            "chatcore_websocket_sessions",
+            "Live authenticated WebSocket sessions on this node.",
+            registry=self.registry,
+        )
+        sessions.set_function(lambda: app.hub.session_count)
+
+    @classmethod
+    def for_app(cls, app: App) -> HttpMetrics:
+        """The app's metrics, made once (an app started again keeps counting in them)."""
+        metrics = app.state.get(_HTTP_KEY)
+        if metrics is None:
+            metrics = app.state[_HTTP_KEY] = cls(app)
+        return metrics
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in _METHODS else "other"
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

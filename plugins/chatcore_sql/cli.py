@@ -1,0 +1,97 @@
+"""`chatcore db ...`: schema commands of the SQL storage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from chatcore_sql import migrate
+from chatcore_sql.settings import SqlStorageSettings
+from chatcore_sql.storage import SqlStorage, build_storage
+
+T = TypeVar("T")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(),
+    envvar="CHATCORE_CONFIG",
+    help="The config file (TOML); default: built-in defaults.",
+)
+
+
+@click.group()
+def db() -> None:
+    """Database schema of the SQL storage (chatcore_sql)."""
+
+
+@db.command()
+@config_option
+def upgrade(config_path: str | None) -> None:
+    """Migrate the database to the newest schema revision."""
+
+    async def run(storage: SqlStorage) -> tuple[str | None, str | None]:
+        return await migrate.upgrade(storage.engine, storage.settings.schema)
+
+    before, after = _run(config_path, run)
+    if before == after:
+        click.echo(f"database schema already at {after or 'none'} (head)")
+    else:
+        click.echo(f"database schema upgraded: {before or 'none'} -> {after} (head)")
+
+
+@db.command()
+@config_option
+def current(config_path: str | None) -> None:
+    """Show the database's schema revision."""
+
+    async def run(storage: SqlStorage) -> str | None:
+        return await migrate.current(storage.engine)
+
+    found = _run(config_path, run)
+    wanted = migrate.head()
+    state = "(head)" if found == wanted else f"(head is {wanted}: run `chatcore db upgrade`)"
+    click.echo(f"{found or 'none'} {state}")
+
+
+def _run(config_path: str | None, action: Callable[[SqlStorage], Awaitable[T]]) -> T:
+    """Build the storage from the config (without starting the app) and run `action`."""
+    storage = _storage(config_path)
+
+    async def main() -> T:
+        await storage.connect()  # not start(): these commands are how an operator migrates
+        try:
+            return await action(storage)
+        finally:
+            await storage.close()
+
+    try:
+        return asyncio.run(main())
+    except Exception as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+
+
+def _storage(config_path: str | None) -> SqlStorage:
+    from chatcore.app import App  # the CLI imports the engine only when it runs
+
+    try:
+        app = App.from_config(config_path)
+        settings = app.settings.section("storage", SqlStorageSettings)
+    except Exception as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    storage = build_storage(settings)
+    if storage is None:
+        raise click.ClickException(
+            f"storage.url {settings.url!r} is not a SQLite or PostgreSQL URL"
+        )
+    return storage
+
+
+def _one_line(exc: BaseException) -> str:
+    # A driver error reads better than SQLAlchemy's wrapper (which appends the SQL and a link).
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip() or type(exc).__name__
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -1,0 +1,91 @@
+"""Async engines for SQLite (aiosqlite) and PostgreSQL (asyncpg), set up the way storage needs.
+
+SQLite: every new connection gets WAL journal mode, the configured `synchronous` level,
+`busy_timeout` and `foreign_keys=ON`. SQLAlchemy, not the sqlite3 driver, emits BEGIN (the recipe
+from SQLAlchemy's SQLite docs), so that reads run in real transactions and writers can ask for
+`BEGIN IMMEDIATE` through `writer()`: a writer takes the database's write lock up front, so two
+writers (in this process or another) queue on `busy_timeout` instead of deadlocking when both
+try to upgrade a read lock.
+
+PostgreSQL: an optional schema is put first on every connection's `search_path`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from chatcore_sql.settings import SqlStorageSettings
+
+# An execution option carried by the writer engine; the "begin" listener reads it.
+_WRITE = "chatcore_sql_write"
+
+
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def is_memory(url: URL) -> bool:
+    """True for an in-memory SQLite database (one shared connection)."""
+    return is_sqlite(url) and url.database in (None, "", ":memory:")
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL (relative paths are relative to the working directory)."""
+    if not is_sqlite(url) or is_memory(url) or url.query.get("uri") or not url.database:
+        return None
+    return Path(url.database)
+
+
+def create_engine(url: URL, settings: SqlStorageSettings) -> AsyncEngine:
+    """An engine for `url` (already mapped to its async driver) with the settings applied."""
+    options: dict[str, Any] = {"echo": settings.echo}
+    if not is_memory(url):  # a memory database is one static connection: nothing to size
+        options.update(
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            pool_timeout=settings.pool_timeout,
+        )
+    if is_sqlite(url):
+        engine = create_async_engine(url, **options)
+        _setup_sqlite(engine, settings)
+        return engine
+    if settings.schema:
+        options["connect_args"] = {"server_settings": {"search_path": settings.schema}}
+    # A node outlives database restarts: test a pooled connection before handing it out.
+    return create_async_engine(url, pool_pre_ping=True, **options)
+
+
+def writer(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, but transactions begin with `BEGIN IMMEDIATE` on SQLite."""
+    return engine.execution_options(**{_WRITE: True})
+
+
+def _setup_sqlite(engine: AsyncEngine, settings: SqlStorageSettings) -> None:
+    pragmas = [
+        "PRAGMA journal_mode=WAL",
+        f"PRAGMA synchronous={settings.sqlite_synchronous}",
+        f"PRAGMA busy_timeout={int(settings.busy_timeout_ms)}",
+        "PRAGMA foreign_keys=ON",
+    ]
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Stop the driver from emitting BEGIN itself (it would skip it for reads and DDL).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in pragmas:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    def on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    event.listen(engine.sync_engine, "connect", on_connect)
+    event.listen(engine.sync_engine, "begin", on_begin)

@@ -1,0 +1,90 @@
+"""Schema migrations, run by Alembic programmatically (no alembic.ini needed at runtime).
+
+`upgrade` brings a database to the newest revision in one transaction: on PostgreSQL under a
+transaction-scoped advisory lock (several nodes may start at once: one migrates, the others wait
+and then find nothing to do), on SQLite under `BEGIN IMMEDIATE` (the database's write lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatcore_sql.engine import writer
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+#: Our own version table, so a database shared with another Alembic-managed app stays apart.
+VERSION_TABLE = "chatcore_sql_version"
+
+
+class SchemaNotReady(RuntimeError):
+    """The database is not at the revision this code needs (and auto_migrate is off)."""
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """A Config pointing into this package; env.py runs on `connection` when given."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    config.attributes["connection"] = connection
+    return config
+
+
+def head() -> str | None:
+    """The newest revision shipped with this code."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+async def upgrade(engine: AsyncEngine, schema: str | None = None) -> tuple[str | None, str | None]:
+    """Migrate to head; return (revision before, revision after)."""
+    async with writer(engine).begin() as conn:
+        return await conn.run_sync(_upgrade, schema)
+
+
+async def current(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(current_revision)
+
+
+async def ensure_at_head(engine: AsyncEngine) -> None:
+    """Raise SchemaNotReady unless the database is at head (used when auto_migrate is off)."""
+    # Reading the revision scripts is file I/O: keep it off the event loop.
+    found, wanted = await current(engine), await asyncio.to_thread(head)
+    if found != wanted:
+        raise SchemaNotReady(
+            f"the database schema is at revision {found or 'none'} but this version of "
+            f"chatcore_sql needs {wanted}: run `chatcore db upgrade` or set "
+            "storage.auto_migrate = true"
+        )
+
+
+def _upgrade(connection: Connection, schema: str | None) -> tuple[str | None, str | None]:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(schema)})
+        if schema:
+            # After the lock: concurrent CREATE SCHEMA IF NOT EXISTS can still collide.
+            quoted = connection.dialect.identifier_preparer.quote_identifier(schema)
+            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+    before = current_revision(connection)
+    command.upgrade(alembic_config(connection), "head")
+    return before, current_revision(connection)
+
+
+def _lock_key(schema: str | None) -> int:
+    """A stable signed 64-bit advisory lock key, one per schema."""
+    digest = hashlib.sha256(f"chatcore_sql.migrate:{schema or ''}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -1,0 +1,323 @@
+"""`SqlStorage`: the `chatcore.interfaces.Storage` of record, on SQLite or PostgreSQL.
+
+Every statement runs on SQLAlchemy's async engine (asyncpg, or aiosqlite's worker thread),
+so no call blocks the event loop. Writes run in one short transaction each.
+
+SQLite allows one writer at a time, and the design wants exactly that: in this process writers
+queue on an asyncio.Lock (so they wait without holding a connection or a thread), and their
+transactions begin with `BEGIN IMMEDIATE` so that a writer in another process (a CLI command
+next to a running server) waits on `busy_timeout` instead of failing with "database is locked".
+Readers never wait for writers (WAL). PostgreSQL needs no lock: its row locks decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Any
+
+import orjson
+from sqlalchemy import insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from chatcore.errors import ChatError, ErrorCode, not_found
+from chatcore.models import Credentials, RefreshOutcome, User
+from chatcore_sql import migrate
+from chatcore_sql.engine import create_engine, is_memory, is_sqlite, sqlite_path, writer
+from chatcore_sql.settings import SqlStorageSettings, async_url
+from chatcore_sql.tables import logins, refresh_tokens, user_settings, users
+
+log = logging.getLogger("chatcore.sql")
+
+_USER_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.avatar_media_id)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def build_storage(settings: SqlStorageSettings) -> SqlStorage | None:
+    """A (not yet started) SqlStorage for `settings.url`, or None for a URL of another kind."""
+    url = async_url(settings.url)
+    return SqlStorage(url, settings) if url is not None else None
+
+
+class SqlStorage:
+    """Storage on SQLAlchemy Core. Build it with `build_storage`; `start()` before use."""
+
+    def __init__(self, url: URL, settings: SqlStorageSettings) -> None:
+        if settings.schema and is_sqlite(url):
+            raise ValueError("storage.schema is only supported with PostgreSQL")
+        self.url = url
+        self.settings = settings
+        self._engine: AsyncEngine | None = None
+        self._writer: AsyncEngine | None = None
+        # One writer at a time on SQLite (see the module docstring). An in-memory database is
+        # one shared connection, so there readers take the lock too.
+        self._write_lock = asyncio.Lock() if is_sqlite(url) else None
+        self._read_lock = self._write_lock if is_memory(url) else None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("SqlStorage is not started")
+        return self._engine
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Create the SQLite file's folder and the engine; no schema work (see `start`)."""
+        path = sqlite_path(self.url)
+        if path is not None:
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        self._engine = create_engine(self.url, self.settings)
+        self._writer = writer(self._engine)
+
+    async def start(self) -> None:
+        """Connect, then migrate the schema to head (`auto_migrate`) or check it is there.
+
+        Migration is start-up work: Alembic loads its few small scripts on the event loop.
+        """
+        await self.connect()
+        assert self._engine is not None
+        try:
+            if self.settings.auto_migrate:
+                before, after = await migrate.upgrade(self._engine, self.settings.schema)
+                if before != after:
+                    log.info("database schema upgraded from %s to %s", before or "none", after)
+            else:
+                await migrate.ensure_at_head(self._engine)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        engine, self._engine, self._writer = self._engine, None, None
+        if engine is not None:
+            await engine.dispose()
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # --- transactions ------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        if self._writer is None:
+            raise RuntimeError("SqlStorage is not started")
+        lock: AbstractAsyncContextManager[Any] = self._write_lock or nullcontext()
+        async with lock, self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        lock: AbstractAsyncContextManager[Any] = self._read_lock or nullcontext()
+        async with lock, self.engine.connect() as conn:
+            yield conn
+
+    # --- users -------------------------------------------------------------------------------
+
+    async def create_user(self, username: str, password_hash: str, display_name: str) -> User:
+        user = User(id=new_id(), username=username, display_name=display_name)
+        try:
+            async with self._write() as conn:
+                await conn.execute(
+                    insert(users).values(
+                        id=user.id,
+                        username=username,
+                        username_lower=username.lower(),
+                        display_name=display_name,
+                        display_name_lower=display_name.lower(),
+                        password_hash=password_hash,
+                        created_ts=now_ms(),
+                    )
+                )
+        except IntegrityError:
+            # The UNIQUE constraint on username_lower decides, also between nodes.
+            raise ChatError(ErrorCode.CONFLICT, "That username is taken.") from None
+        return user
+
+    async def get_user(self, user_id: str) -> User | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).first()
+        return _user(row) if row else None
+
+    async def get_credentials(self, username: str) -> Credentials | None:
+        stmt = select(*_USER_COLUMNS, users.c.password_hash).where(
+            users.c.username_lower == username.lower()
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        return Credentials(user=_user(row), password_hash=row.password_hash)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+            )
+
+    async def search_users(self, prefix: str, limit: int) -> list[User]:
+        if limit <= 0:
+            return []
+        lowered = prefix.lower()
+        # autoescape: a typed '%' or '_' matches itself, not "anything".
+        stmt = (
+            select(*_USER_COLUMNS)
+            .where(
+                or_(
+                    users.c.username_lower.startswith(lowered, autoescape=True),
+                    users.c.display_name_lower.startswith(lowered, autoescape=True),
+                )
+            )
+            .order_by(users.c.username_lower)
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            return [_user(row) for row in await conn.execute(stmt)]
+
+    async def list_users(self, limit: int, offset: int = 0) -> list[User]:
+        stmt = (
+            select(*_USER_COLUMNS)
+            .order_by(users.c.username_lower)
+            .limit(max(limit, 0))
+            .offset(max(offset, 0))
+        )
+        async with self._read() as conn:
+            return [_user(row) for row in await conn.execute(stmt)]
+
+    # --- logins and refresh tokens ----------------------------------------------------------
+
+    async def create_login(
+        self, user_id: str, refresh_hash: str, refresh_expires_ts: int, now_ts: int
+    ) -> str:
+        login_id = new_id()
+        async with self._write() as conn:
+            await _require_user(conn, user_id)
+            await conn.execute(
+                insert(logins).values(id=login_id, user_id=user_id, created_ts=now_ts)
+            )
+            await conn.execute(
+                insert(refresh_tokens).values(
+                    token_hash=refresh_hash,
+                    login_id=login_id,
+                    created_ts=now_ts,
+                    expires_ts=refresh_expires_ts,
+                )
+            )
+        return login_id
+
+    async def rotate_refresh_token(
+        self, old_hash: str, new_hash: str, new_expires_ts: int, now_ts: int
+    ) -> RefreshOutcome:
+        live_logins = select(logins.c.id).where(logins.c.ended_ts.is_(None))
+        # The conditional UPDATE is the decision: of two concurrent rotations only one matches
+        # `used_ts IS NULL` (PostgreSQL re-checks it after waiting on the row lock).
+        mark_used = (
+            update(refresh_tokens)
+            .where(
+                refresh_tokens.c.token_hash == old_hash,
+                refresh_tokens.c.used_ts.is_(None),
+                refresh_tokens.c.expires_ts > now_ts,
+                refresh_tokens.c.login_id.in_(live_logins),
+            )
+            .values(used_ts=now_ts)
+        )
+        found = select(
+            refresh_tokens.c.login_id, refresh_tokens.c.used_ts, logins.c.user_id, logins.c.ended_ts
+        ).join(logins, logins.c.id == refresh_tokens.c.login_id)
+        async with self._write() as conn:
+            rotated = (await conn.execute(mark_used)).rowcount == 1
+            row = (await conn.execute(found.where(refresh_tokens.c.token_hash == old_hash))).first()
+            if row is None:
+                return RefreshOutcome(status="unknown")
+            if rotated:
+                await conn.execute(
+                    insert(refresh_tokens).values(
+                        token_hash=new_hash,
+                        login_id=row.login_id,
+                        created_ts=now_ts,
+                        expires_ts=new_expires_ts,
+                    )
+                )
+                status = "ok"
+            elif row.ended_ts is not None:
+                status = "ended"
+            elif row.used_ts is not None:
+                status = "reused"
+            else:
+                status = "expired"
+        return RefreshOutcome(status=status, login_id=row.login_id, user_id=row.user_id)
+
+    async def end_login(self, login_id: str, now_ts: int) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                update(logins)
+                .where(logins.c.id == login_id, logins.c.ended_ts.is_(None))
+                .values(ended_ts=now_ts)
+            )
+
+    async def login_ended(self, login_id: str) -> bool:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(logins.c.ended_ts).where(logins.c.id == login_id))
+            ).first()
+        return row is None or row.ended_ts is not None
+
+    async def ended_logins_since(self, since_ts: int) -> list[str]:
+        stmt = (
+            select(logins.c.id).where(logins.c.ended_ts >= since_ts).order_by(logins.c.ended_ts)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(stmt)).scalars())
+
+    # --- settings --------------------------------------------------------------------------
+
+    async def get_settings(self, user_id: str) -> dict[str, Any]:
+        stmt = select(user_settings.c.data).where(user_settings.c.user_id == user_id)
+        async with self._read() as conn:
+            data = (await conn.execute(stmt)).scalar()
+        return orjson.loads(data) if data is not None else {}
+
+    async def put_settings(self, user_id: str, settings: dict[str, Any]) -> None:
+        data = orjson.dumps(settings).decode()
+        async with self._write() as conn:
+            await _require_user(conn, user_id)
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(user_settings).values(
+                user_id=user_id, data=data, updated_ts=now_ms()
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[user_settings.c.user_id],
+                    set_={"data": stmt.excluded.data, "updated_ts": stmt.excluded.updated_ts},
+                )
+            )
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        avatar_media_id=row.avatar_media_id,
+    )
+
+
+async def _require_user(conn: AsyncConnection, user_id: str) -> None:
+    exists = (await conn.execute(select(users.c.id).where(users.c.id == user_id))).first()
+    if exists is None:
+        raise not_found("The user")

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatcore.testing.server import ServerProcess, start_server
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real `chatcore serve` process shared by the tests of a module."""
+    with start_server(tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start servers with config overrides: `server_factory(limits={"max_message_bytes": 10})`."""
+    with ExitStack() as stack:
+        count = 0
+
+        def start(env: dict[str, str] | None = None, **overrides: Any) -> ServerProcess:
+            nonlocal count
+            count += 1
+            folder = tmp_path / f"node{count}"
+            return stack.enter_context(start_server(folder, overrides, env))
+
+        yield start

@@ -1,0 +1,1 @@
+"""Contract tests: one suite per interface, run against every built-in backend."""

@@ -1,0 +1,57 @@
+"""The reference docs keep up with the code: every hook and every config key is documented."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from chatcore import hookspecs
+from chatcore.plugins import PluginHost
+from chatcore.settings import settings_class
+
+DOCS = Path(__file__).parent.parent / "docs"
+HOOKS = [name for name in dir(hookspecs) if name.startswith("chatcore_")]
+
+
+def first_sentence(doc: str) -> str:
+    return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split()).split(". ")[0]
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_every_hook_has_reference_docs(name):
+    text = (DOCS / "hooks.md").read_text()
+    fn = getattr(hookspecs, name)
+    heading = re.search(rf"^### `{name}\((.*)\)`", text, re.MULTILINE)
+    assert heading, f"docs/hooks.md lacks a '### `{name}(...)`' heading"
+    assert heading.group(1) == ", ".join(inspect.signature(fn).parameters)
+    assert first_sentence(fn.__doc__ or "") in " ".join(text.split()), (
+        f"docs/hooks.md: the entry for {name} should start from its docstring"
+    )
+
+
+def config_keys() -> list[tuple[str, str]]:
+    cls = settings_class(PluginHost.load().settings_models())
+    keys = []
+    for section, field in cls.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            keys += [(section, key) for key in model.model_fields]
+        else:
+            keys.append(("", section))
+    return keys
+
+
+@pytest.mark.parametrize(("section", "key"), config_keys())
+def test_every_config_key_is_documented(section, key):
+    text = (DOCS / "configuration.md").read_text()
+    if section:
+        part = text.split(f"## `[{section}]`", 1)
+        assert len(part) == 2, f"docs/configuration.md lacks a '## `[{section}]`' section"
+        body = part[1].split("\n## ", 1)[0]
+    else:
+        body = text
+    assert f"`{key}`" in body, f"docs/configuration.md does not document {section}.{key}"
