@@ -132,8 +132,8 @@ class App:
         """Close transports (draining sessions), run shutdown hooks, close backends."""
         started, self._started = self._started, []
         transports = [c for c in started if c in self.transports]
-        for transport in reversed(transports):
-            await _quietly(transport.stop(), f"stopping {transport.name}")
+        # All at once: every listener stops accepting before any of them drains its clients.
+        await asyncio.gather(*(_quietly(t.stop(), f"stopping {t.name}") for t in transports))
         await self.hub.stop()
         if started:
             await call_observers(self.hook.chatcore_shutdown, app=self, reverse=True)
