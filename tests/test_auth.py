@@ -19,16 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import chatcore_auth
-import chatcore_memory
-import chatcore_sql
 import jwt
 import orjson
 import pytest
-from chatcore_auth import AuthSettings, TokenAuthBackend
-from chatcore_auth.tokens import hash_refresh_token, new_refresh_token
-from chatcore_memory import MemoryBroker
 
+import chatcore_auth
+import chatcore_memory
+import chatcore_sql
 from chatcore import accounts
 from chatcore.app import App
 from chatcore.errors import ChatError, ErrorCode
@@ -38,6 +35,9 @@ from chatcore.interfaces import AuthBackend, Storage
 from chatcore.models import TokenPair
 from chatcore.settings import ConfigError
 from chatcore.testing.server import FAST_AUTH
+from chatcore_auth import AuthSettings, TokenAuthBackend
+from chatcore_auth.tokens import hash_refresh_token, new_refresh_token
+from chatcore_memory import MemoryBroker
 
 SECRET = "test-secret-" + "k" * 52
 PASSWORD = "correct horse battery"

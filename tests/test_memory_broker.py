@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import chatcore_memory
 import pytest
-from chatcore_memory import MemoryBroker
 
+import chatcore_memory
 from chatcore.app import App
 from chatcore.interfaces import Broker, Subscription
+from chatcore_memory import MemoryBroker
 
 
 def run(coro):

@@ -8,24 +8,24 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import chatcore_sql
 import click
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from chatcore_sql import migrate
-from chatcore_sql.settings import async_url
-from chatcore_sql.storage import SqlStorage
-from chatcore_sql.tables import metadata
 from click.testing import CliRunner
 from sqlalchemy import Connection, text
 
+import chatcore_sql
 from chatcore.app import App
 from chatcore.errors import ChatError
 from chatcore.hooks import call_first
 from chatcore.settings import ConfigError
 from chatcore.testing.services import postgres_url, require_url, unique_name
 from chatcore.testing.storage_contract import FAR, StorageContract, gather, make_user
+from chatcore_sql import migrate
+from chatcore_sql.settings import async_url
+from chatcore_sql.storage import SqlStorage
+from chatcore_sql.tables import metadata
 
 # Block the other built-in plugins: these tests exercise this plugin alone.
 OTHER_PLUGINS = ["chatcore_auth", "chatcore_memory", "chatcore_rest", "chatcore_ws"]

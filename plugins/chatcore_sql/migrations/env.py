@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import Connection
+
 from chatcore_sql.migrate import VERSION_TABLE
 from chatcore_sql.tables import metadata
-from sqlalchemy import Connection
 
 config = context.config
 
