@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 serve: install
 	$(BIN)/chatcore serve --config config/server.toml
 
-test: install lint
+test: install lint typecheck
 	$(BIN)/python -m pytest
 
 lint: install

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -92,7 +93,7 @@ def unauthorized(
     return ChatError(ErrorCode.UNAUTHORIZED, message)
 
 
-def validation_message(errors: list[dict[str, Any]]) -> str:
+def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
     """One readable sentence from pydantic's error list: `field: problem; field: problem`."""
     parts = []
     for err in errors[:5]:

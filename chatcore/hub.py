@@ -32,6 +32,18 @@ def login_ended_event(login_id: str) -> bytes:
     return orjson.dumps({"login_id": login_id})
 
 
+def parse_login_ended(data: bytes) -> str | None:
+    """The login id of a `login_ended_event`, or None (logged) when the event is malformed."""
+    try:
+        login_id = orjson.loads(data)["login_id"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        login_id = None
+    if isinstance(login_id, str) and login_id:
+        return login_id
+    log.warning("ignoring a malformed event on %s", LOGINS_CHANNEL)
+    return None
+
+
 class Hub:
     """Sessions by user and by login. Transports add and remove sessions; the hub routes."""
 
@@ -88,13 +100,8 @@ class Hub:
         return sum(len(s) for s in self.by_user.values())
 
     def _on_login_event(self, data: bytes) -> None:
-        try:
-            login_id = orjson.loads(data)["login_id"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            log.warning("ignoring a malformed event on %s", LOGINS_CHANNEL)
-            return
-        if not isinstance(login_id, str):
-            log.warning("ignoring a malformed event on %s", LOGINS_CHANNEL)
+        login_id = parse_login_ended(data)
+        if login_id is None:
             return
         now = time.monotonic()
         self._recently_ended.pop(login_id, None)

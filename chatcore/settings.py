@@ -145,7 +145,21 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
 }
 
 
-class Settings(BaseSettings):
+class _EnvOverFile(BaseSettings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's content arrives as init arguments; the environment wins over it.
+        return (env_settings, init_settings)
+
+
+class Settings(_EnvOverFile):
     """The validated configuration. Plugin sections are fields of a subclass made at load time;
     read them with `settings.section(name, Model)`."""
 
@@ -167,18 +181,6 @@ class Settings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file's content arrives as init arguments; the environment wins over it.
-        return (env_settings, init_settings)
 
     def section(self, name: str, model: type[S]) -> S:
         """The section `name`, checked to be (a subclass of) `model`."""
@@ -214,21 +216,10 @@ def plugin_lists(raw: Mapping[str, Any], source: str) -> tuple[list[str], list[s
     return lists.plugins, lists.disabled_plugins
 
 
-class _PluginLists(BaseSettings):
+class _PluginLists(_EnvOverFile):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
     plugins: list[str] = Field(default_factory=list)
     disabled_plugins: list[str] = Field(default_factory=list)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (env_settings, init_settings)
 
 
 def settings_class(contributed: Iterable[tuple[str, type[BaseModel]]]) -> type[Settings]:

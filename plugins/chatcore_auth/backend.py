@@ -8,11 +8,10 @@ import logging
 import time
 
 import anyio
-import orjson
 
 from chatcore.accounts import PASSWORD_MAX
 from chatcore.errors import ChatError, ErrorCode, unauthorized
-from chatcore.hub import LOGINS_CHANNEL, login_ended_event
+from chatcore.hub import LOGINS_CHANNEL, login_ended_event, parse_login_ended
 from chatcore.interfaces import Broker, Storage, Subscription
 from chatcore.models import Credentials, Identity, TokenPair, User
 from chatcore_auth.passwords import Passwords
@@ -235,12 +234,8 @@ class TokenAuthBackend:
             )
 
     def _on_login_ended(self, data: bytes) -> None:
-        try:
-            login_id = orjson.loads(data)["login_id"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            log.warning("ignoring a malformed event on %s", LOGINS_CHANNEL)
-            return
-        if isinstance(login_id, str) and login_id:
+        login_id = parse_login_ended(data)
+        if login_id is not None:
             self.revoked.add(login_id)
 
     async def _load_ended_logins(self) -> None:
