@@ -23,7 +23,7 @@ test: install lint typecheck
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check chatcore plugins tests examples
+	$(BIN)/ruff check chatcore plugins tests examples scripts bench
 
 typecheck: install
 	$(BIN)/mypy

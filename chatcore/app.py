@@ -12,17 +12,20 @@ or, embedded in another program:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 from chatcore.hooks import call_all, call_first, call_observers
 from chatcore.hub import Hub
 from chatcore.interfaces import AuthBackend, Broker, Storage, Transport
+from chatcore.messages import publish_new
 from chatcore.models import User
 from chatcore.plugins import PluginHost
 from chatcore.settings import Settings, build_settings, plugin_lists, read_config_file
+from chatcore.writer import MessageWriter
 
 log = logging.getLogger("chatcore")
 
@@ -44,6 +47,8 @@ class App:
         self._auth: AuthBackend | None = None
         self.media: Any | None = None
         self.transports: list[Transport] = []
+        self._writer: MessageWriter | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._started: list[Any] = []  # what to close, in start order
         self.state: dict[str, Any] = {}  # a place for plugins to keep per-app objects
 
@@ -82,6 +87,10 @@ class App:
         return _started(self._auth, "auth backend")
 
     @property
+    def writer(self) -> MessageWriter:
+        return _started(self._writer, "message writer")
+
+    @property
     def hook(self) -> Any:
         return self.plugins.hook
 
@@ -102,6 +111,8 @@ class App:
             if self.media is not None:
                 await self._start(self.media)
             await self.hub.start()
+            self._writer = MessageWriter(self.storage, functools.partial(publish_new, self))
+            await self._start(self._writer)
             await call_all(self.hook.chatcore_startup, app=self)
             if not listen:
                 return
@@ -135,6 +146,8 @@ class App:
         # All at once: every listener stops accepting before any of them drains its clients.
         await asyncio.gather(*(_quietly(t.stop(), f"stopping {t.name}") for t in transports))
         await self.hub.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if started:
             await call_observers(self.hook.chatcore_shutdown, app=self, reverse=True)
         for component in reversed([c for c in started if c not in transports]):
@@ -163,6 +176,13 @@ class App:
                 loop.remove_signal_handler(sig)
             await self.stop()
         log.info("stopped")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run work in the background (observers, notifications); awaited at shutdown."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     # --- events the core emits ---------------------------------------------------------------
 

@@ -63,6 +63,16 @@ async def call_observers(hook: HookCaller, *, reverse: bool = False, **kwargs: A
             log.exception("plugin %s failed in %s", impl.plugin_name, hook.name)
 
 
+async def call_filter(hook: HookCaller, name: str, value: Any, **kwargs: Any) -> Any:
+    """Pass `value` (as argument `name`) through every implementation in call order; an answer
+    that is not None replaces it for the next one. Return the final value."""
+    for impl in _implementations(hook):
+        result = await resolve(_call(impl, {**kwargs, name: value}))
+        if result is not None:
+            value = result
+    return value
+
+
 def call_all_sync(hook: HookCaller, **kwargs: Any) -> list[Any]:
     """Every answer of a sync-only hook, in pluggy's call order."""
     results = []

@@ -1,13 +1,25 @@
-"""The live WebSocket sessions of this node, and the events that reach them from any node."""
+"""The live WebSocket sessions of this node, and the events that reach them from any node.
+
+The hub subscribes to a room's broker channel while a local session is in that room, and to a
+user's channel while that user has a local session; it routes what arrives to the sessions
+without decoding the event (`chatcore.fanout`). It also announces presence: online when a
+user's first session here opens, offline when the last one closes.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict, defaultdict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import orjson
+
+from chatcore.fanout import pack, room_channel, unpack, user_channel
+from chatcore.presence import presence_audience
+from chatcore.wire import encode
 
 if TYPE_CHECKING:
     from chatcore.app import App
@@ -51,16 +63,28 @@ class Hub:
         self.app = app
         self.by_user: dict[str, set[Session]] = defaultdict(set)
         self.by_login: dict[str, set[Session]] = defaultdict(set)
+        self.rooms: dict[str, set[Session]] = defaultdict(set)
         self._subscription: Subscription | None = None
         self._recently_ended: OrderedDict[str, float] = OrderedDict()
+        self._room_subs: dict[str, Subscription] = {}
+        self._user_subs: dict[str, Subscription] = {}
+        self._online: set[str] = set()
+        # Subscribing and announcing presence await the broker; one lock keeps two sessions of
+        # one user (or one room) from subscribing twice. Delivery never takes it.
+        self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         self._subscription = await self.app.broker.subscribe(LOGINS_CHANNEL, self._on_login_event)
 
     async def stop(self) -> None:
+        subscriptions = [*self._room_subs.values(), *self._user_subs.values()]
         if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+            subscriptions.append(self._subscription)
+        self._subscription = None
+        self._room_subs.clear()
+        self._user_subs.clear()
+        for subscription in subscriptions:
+            await subscription.unsubscribe()
 
     def add(self, session: Session) -> None:
         identity = session.identity
@@ -78,6 +102,132 @@ class Hub:
                 sessions.discard(session)
                 if not sessions:
                     del index[key]
+        for room_id in session.rooms:
+            members = self.rooms.get(room_id)
+            if members is not None:
+                members.discard(session)
+                if not members:
+                    del self.rooms[room_id]
+
+    async def attach(self, session: Session, room_ids: Iterable[str]) -> None:
+        """Subscribe what a newly added session needs; announce its user online if first."""
+        user_id = session.user_id
+        async with self._lock:
+            if user_id not in self._user_subs:
+                self._user_subs[user_id] = await self.app.broker.subscribe(
+                    user_channel(user_id), self._on_user_event
+                )
+            for room_id in room_ids:
+                await self._join(session, room_id)
+            announce = user_id not in self._online and self.is_online(user_id)
+            if announce:
+                self._online.add(user_id)
+        if announce:
+            await self._announce(user_id, "online")
+
+    async def detach(self, session: Session) -> None:
+        """Forget a closed session; unsubscribe what nobody here needs; announce offline."""
+        self.remove(session)
+        user_id = session.user_id
+        async with self._lock:
+            await self._prune(session.rooms)
+            session.rooms = set()
+            announce = False
+            if not self.is_online(user_id):
+                subscription = self._user_subs.pop(user_id, None)
+                if subscription is not None:
+                    await subscription.unsubscribe()
+                announce = user_id in self._online
+                self._online.discard(user_id)
+        if announce:
+            await self._announce(user_id, "offline")
+
+    async def _join(self, session: Session, room_id: str) -> None:
+        if session.closed_code is not None:
+            return
+        session.rooms.add(room_id)
+        self.rooms[room_id].add(session)
+        if room_id not in self._room_subs:
+            self._room_subs[room_id] = await self.app.broker.subscribe(
+                room_channel(room_id), self._on_room_event
+            )
+
+    async def _prune(self, room_ids: Iterable[str]) -> None:
+        for room_id in list(room_ids):
+            if not self.rooms.get(room_id):
+                self.rooms.pop(room_id, None)
+                subscription = self._room_subs.pop(room_id, None)
+                if subscription is not None:
+                    await subscription.unsubscribe()
+
+    async def _announce(self, user_id: str, status: str) -> None:
+        event = encode({"type": "presence", "user_id": user_id, "status": status})
+        for peer in await presence_audience(self.app, user_id):
+            await self.publish_user(peer, event)
+
+    # --- publishing: every node (this one included) routes what it receives ---------------
+
+    async def publish_room(
+        self, room_id: str, event: bytes, *, seq: int | None = None, skip_user: str | None = None
+    ) -> None:
+        """Send an encoded event to every session of every member of a room, on any node."""
+        await self.app.broker.publish(
+            room_channel(room_id), pack(event, room=room_id, seq=seq, skip_user=skip_user)
+        )
+
+    async def publish_user(
+        self,
+        user_id: str,
+        event: bytes,
+        *,
+        room_id: str | None = None,
+        members: Iterable[str] | None = None,
+    ) -> None:
+        """Send an encoded event to every session of one user, on any node.
+
+        With `room_id` and `members` (a room's members after a change), every node also joins
+        or leaves that room for the user's sessions, before they get the event.
+        """
+        header_members = list(members) if members is not None else None
+        await self.app.broker.publish(
+            user_channel(user_id),
+            pack(event, user=user_id, room=room_id, members=header_members),
+        )
+
+    def _on_room_event(self, data: bytes) -> None:
+        try:
+            envelope = unpack(data)
+            room_id = envelope.header["room"]
+        except (ValueError, KeyError):
+            log.warning("ignoring a malformed room event")
+            return
+        skip = envelope.header.get("skip_user")
+        seq = envelope.seq
+        for session in list(self.rooms.get(room_id, ())):
+            if skip is None or session.user_id != skip:
+                session.deliver(room_id, seq, envelope.event)
+
+    async def _on_user_event(self, data: bytes) -> None:
+        try:
+            envelope = unpack(data)
+            user_id = envelope.header["user"]
+        except (ValueError, KeyError):
+            log.warning("ignoring a malformed user event")
+            return
+        sessions = list(self.by_user.get(user_id, ()))
+        room_id, members = envelope.header.get("room"), envelope.header.get("members")
+        if room_id is not None and members is not None:
+            async with self._lock:
+                for session in sessions:
+                    if user_id in members:
+                        await self._join(session, room_id)
+                    else:
+                        session.rooms.discard(room_id)
+                        self.rooms.get(room_id, set()).discard(session)
+                if user_id not in members:
+                    await self._prune([room_id])
+        for session in sessions:
+            session.deliver(None, None, envelope.event)
 
     def login_ended_recently(self, login_id: str) -> bool:
         """True when this node heard within `RECENT_LOGINS_SECONDS` that the login ended."""

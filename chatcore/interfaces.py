@@ -8,10 +8,22 @@ Later areas (rooms, messages, media, push) add their methods here as they are bu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from chatcore.models import Credentials, Identity, RefreshOutcome, TokenPair, User
+from chatcore.errors import ChatError
+from chatcore.models import (
+    Credentials,
+    Draft,
+    Identity,
+    Message,
+    RefreshOutcome,
+    Room,
+    RoomView,
+    Stored,
+    TokenPair,
+    User,
+)
 
 
 @runtime_checkable
@@ -81,6 +93,88 @@ class Storage(Lifecycle, Protocol):
     async def get_settings(self, user_id: str) -> dict[str, Any]: ...
 
     async def put_settings(self, user_id: str, settings: dict[str, Any]) -> None: ...
+
+    # rooms: membership is the only authorization the storage knows; callers check it
+    async def create_direct_room(self, user_a: str, user_b: str, now_ts: int) -> tuple[Room, bool]:
+        """The direct room of this pair, created when missing; True when this call created it.
+
+        One room per unordered pair, also under concurrent calls from several nodes.
+        """
+
+    async def create_group_room(
+        self, owner_id: str, name: str, member_ids: Sequence[str], now_ts: int
+    ) -> Room:
+        """A new group room with the owner and the given (existing) users as members."""
+
+    async def get_room(self, room_id: str) -> Room | None: ...
+
+    async def add_member(self, room_id: str, user_id: str, now_ts: int) -> Room | None:
+        """Add a member; return the room after the change, or None when already a member."""
+
+    async def remove_member(self, room_id: str, user_id: str) -> Room | None:
+        """Remove a member; return the room after the change, or None when not a member.
+
+        When a group's owner leaves, ownership passes to the member who joined first (none
+        when the room is left empty).
+        """
+
+    async def list_rooms(self, user_id: str) -> list[RoomView]:
+        """The user's rooms, most recently active first (last message ts, else creation ts),
+        each with its last message and the user's unread count: non-deleted messages of others
+        with a seq above the user's read seq."""
+
+    async def room_view(self, room_id: str, user_id: str) -> RoomView | None:
+        """One room as `list_rooms` shows it, or None when the user is not a member."""
+
+    async def room_seqs(self, user_id: str) -> dict[str, int]:
+        """`{room_id: last_seq}` for every room the user belongs to."""
+
+    async def direct_peers(self, user_id: str) -> list[str]:
+        """Users who share a direct room with this user."""
+
+    # messages
+    async def store_messages(self, drafts: Sequence[Draft]) -> list[Stored | ChatError]:
+        """Store a batch of messages in one transaction (group commit); one answer per draft.
+
+        For each draft, in order: a message with the same (sender_id, room_id, ref) already
+        stored is returned unchanged (`created=False`, nothing written); a sender who is not a
+        member answers `ChatError(not_found)`; a `reply_to` that is not a message of the room
+        answers `ChatError(bad_request)`; otherwise the message gets the room's next seq
+        (allocated inside this transaction: no gaps, no reuse, also with concurrent writers on
+        other nodes) and `created=True`. An error for one draft writes nothing for it and does
+        not affect the others. When this returns, every created message is durable.
+        """
+
+    async def find_message_by_ref(self, sender_id: str, room_id: str, ref: str) -> Message | None:
+        """The message stored under an idempotency key, if any."""
+
+    async def get_message(self, room_id: str, message_id: str) -> Message | None: ...
+
+    async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
+        """Messages with seq > after_seq, oldest first, at most `limit`."""
+
+    async def messages_before(
+        self, room_id: str, before_seq: int | None, limit: int
+    ) -> list[Message]:
+        """Messages with seq < before_seq (None: the newest), newest first, at most `limit`."""
+
+    async def updated_since(self, room_id: str, since_ts: int, max_seq: int) -> list[Message]:
+        """Messages with seq <= max_seq edited or deleted after `since_ts`, in seq order."""
+
+    async def edit_message(
+        self, room_id: str, message_id: str, body: str, now_ts: int
+    ) -> Message | None:
+        """Replace the body (sets edited_ts); None when missing or deleted."""
+
+    async def delete_message(self, room_id: str, message_id: str, now_ts: int) -> Message | None:
+        """Mark deleted: body "", media_id and sticker_id cleared, seq kept. None when missing.
+        Deleting twice returns the deleted message."""
+
+    async def mark_read(self, room_id: str, user_id: str, seq: int) -> int | None:
+        """Move the user's read seq to min(seq, last_seq) if that is higher than before.
+
+        Return the new read seq when it moved, else None (never moves backwards).
+        """
 
 
 @runtime_checkable

@@ -6,7 +6,7 @@ with `wire()`, which leaves out optional fields that are unset (the contract mar
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -65,3 +65,88 @@ class RefreshOutcome(Model):
     status: str
     login_id: str | None = None
     user_id: str | None = None
+
+
+MessageKind = Literal["text", "media", "sticker", "system"]
+RoomKind = Literal["direct", "group"]
+
+
+class Message(Model):
+    """A stored message (PROTOCOL.md, Messages). A deleted one keeps its seq, with body ""."""
+
+    id: str
+    room_id: str
+    seq: int
+    sender_id: str
+    ref: str
+    kind: MessageKind = "text"
+    body: str = ""
+    media_id: str | None = None
+    sticker_id: str | None = None
+    reply_to: str | None = None
+    ts: int
+    edited_ts: int | None = None
+    deleted: bool = False
+
+
+class Draft(Model):
+    """A message to store: what the sender asked for, after checks and plugins' rewrites."""
+
+    room_id: str
+    sender_id: str
+    ref: str
+    kind: MessageKind = "text"
+    body: str = ""
+    media_id: str | None = None
+    sticker_id: str | None = None
+    reply_to: str | None = None
+    ts: int
+
+
+class Stored(Model):
+    """The outcome of storing one draft: the message, and whether this call created it
+    (False: the (sender, room, ref) key was already used, and `message` is the original)."""
+
+    message: Message
+    created: bool
+
+
+class Room(Model):
+    """A room as stored. `last_ts` (last message, else creation) orders room lists."""
+
+    id: str
+    kind: RoomKind
+    name: str | None = None
+    member_ids: tuple[str, ...]
+    owner_id: str | None = None
+    last_seq: int = 0
+    created_ts: int
+    last_ts: int
+
+    def wire(self) -> dict[str, Any]:
+        # name and owner_id are null for a direct room: the contract shows them, so keep them.
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "member_ids": list(self.member_ids),
+            "owner_id": self.owner_id,
+            "last_seq": self.last_seq,
+            "created_ts": self.created_ts,
+        }
+
+
+class RoomView(Model):
+    """A room as one member sees it in a list: with its last message and their unread count."""
+
+    room: Room
+    last_message: Message | None = None
+    unread: int = 0
+    read_seq: int = 0
+
+    def wire(self) -> dict[str, Any]:
+        data = self.room.wire()
+        if self.last_message is not None:
+            data["last_message"] = self.last_message.wire()
+        data["unread"] = self.unread
+        return data

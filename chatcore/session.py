@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from chatcore.errors import ChatError, ErrorCode
+from chatcore.live import FRAME_HANDLERS, typing_bucket
 from chatcore.ratelimit import TokenBucket
-from chatcore.wire import AuthFrame, ClientFrame, FrameError, PingFrame, encode, parse_frame
+from chatcore.wire import AuthFrame, FrameError, encode, parse_frame
 
 if TYPE_CHECKING:
     from chatcore.app import App
@@ -33,9 +33,10 @@ CLOSE_RATE_LIMITED = 4429
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
 
-FIRST_FRAME = 'The first frame must be {"type": "auth", "token": ACCESS_TOKEN}.'
+#: Live message events a session holds back while it syncs; past this it is closed (1013).
+SYNC_BUFFER_MAX = 10_000
 
-FrameHandler = Callable[["Session", Any], Awaitable[None]]
+FIRST_FRAME = 'The first frame must be {"type": "auth", "token": ACCESS_TOKEN}.'
 
 
 class Session:
@@ -56,7 +57,10 @@ class Session:
         self.identity: Identity | None = None
         self.user: User | None = None
         self.closed_code: int | None = None
+        self.rooms: set[str] = set()  # rooms whose events reach this session (kept by the hub)
+        self._sync_buffer: list[tuple[str, int, bytes]] | None = None  # set while syncing
         self._bucket = TokenBucket(rate_per_second, rate_burst)
+        self.typing_bucket = typing_bucket()
         self._refused_in_a_row = 0
         self._close_after = rate_close_after
 
@@ -69,6 +73,32 @@ class Session:
         """Send an event already encoded by `chatcore.wire.encode`: fan-out encodes an event
         once and hands the same bytes to every recipient's session."""
         self.conn.send(data)
+
+    @property
+    def user_id(self) -> str:
+        assert self.identity is not None, "the session is not authenticated"
+        return self.identity.user_id
+
+    def deliver(self, room_id: str | None, seq: int | None, data: bytes) -> None:
+        """Send a fanned-out event. While a `sync` runs, message events (those with a seq)
+        wait, so they can follow `synced` without repeating what the catch-up sent."""
+        if self._sync_buffer is not None and room_id is not None and seq is not None:
+            self._sync_buffer.append((room_id, seq, data))
+            if len(self._sync_buffer) > SYNC_BUFFER_MAX:
+                self.close(CLOSE_TRY_AGAIN_LATER, "too far behind; reconnect and sync")
+            return
+        self.conn.send(data)
+
+    def begin_sync(self) -> None:
+        self._sync_buffer = []
+
+    def end_sync(self, synced: dict[str, int]) -> None:
+        """Send the live message events held back during a sync, skipping those whose seq the
+        catch-up already covered (at or below the room's value in `synced`)."""
+        held, self._sync_buffer = self._sync_buffer or [], None
+        for room_id, seq, data in held:
+            if seq > synced.get(room_id, -1):
+                self.conn.send(data)
 
     def send_error(self, error: ChatError, ref: str | None = None) -> None:
         self.send(error.ws_event(ref))
@@ -117,7 +147,20 @@ class Session:
             return self._refuse_auth("This login has ended; sign in again.")
         self.identity, self.user = identity, user
         self.app.hub.add(self)
-        self.send({"type": "ready", "user": user.wire(), "session_id": self.id, "rooms": []})
+        try:
+            seqs = await self.app.storage.room_seqs(user.id)
+        except Exception:
+            log.exception("session %s: error reading rooms", self.id)
+            self.send_error(ChatError(ErrorCode.UNAVAILABLE, "Storage is unavailable; try again."))
+            self.close(CLOSE_TRY_AGAIN_LATER, "unavailable")
+            return False
+        if self.closed_code is not None:  # its login ended meanwhile
+            return False
+        rooms = [{"room_id": room_id, "last_seq": seq} for room_id, seq in seqs.items()]
+        self.send({"type": "ready", "user": user.wire(), "session_id": self.id, "rooms": rooms})
+        # Events from here on reach the session; anything committed between reading the seqs
+        # and subscribing is what the client's `sync` is for.
+        await self.app.hub.attach(self, seqs)
         return True
 
     def _refuse_auth(self, message: str) -> bool:
@@ -180,9 +223,10 @@ class Session:
         if self._refused_in_a_row >= self._close_after:
             self.close(CLOSE_RATE_LIMITED, "rate limited")
 
-    def closed(self) -> None:
+    async def closed(self) -> None:
         """Called by the transport once the connection is gone."""
-        self.app.hub.remove(self)
+        if self.identity is not None:
+            await self.app.hub.detach(self)
 
 
 def _read_ref(raw: str | bytes) -> str | None:
@@ -193,15 +237,3 @@ def _read_ref(raw: str | bytes) -> str | None:
         return None
     ref = data.get("ref") if isinstance(data, dict) else None
     return ref if isinstance(ref, str) and 0 < len(ref) <= 128 else None
-
-
-async def _ping(session: Session, frame: ClientFrame) -> None:
-    assert isinstance(frame, PingFrame)
-    event: dict[str, Any] = {"type": "pong"}
-    if frame.ref is not None:
-        event["ref"] = frame.ref
-    session.send(event)
-
-
-#: What each frame type does after `ready`. Features register their frame types here.
-FRAME_HANDLERS: dict[str, FrameHandler] = {"ping": _ping}

@@ -14,12 +14,18 @@ that yields a started, empty storage (and closes it afterwards)::
             yield storage
             await storage.close()
 
+A backend whose data several instances can share (one database, several server nodes) also
+overrides `other_node`: a second started storage on the same data as `storage`. The tests of
+guarantees between nodes (gapless seqs, idempotency, one direct room per pair) then run across
+the two; without it they are skipped.
+
 The tests are async and run on anyio's pytest plugin (the `anyio_backend` fixture comes with
 this class). Times passed to the storage are explicit, so no test depends on the clock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -27,7 +33,7 @@ import pytest
 
 from chatcore.errors import ChatError, ErrorCode
 from chatcore.interfaces import Storage
-from chatcore.models import User
+from chatcore.models import Draft, Message, Room, Stored, User
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"  # the stored form of some password
 FAR = 10**13  # an expiry far in the future (ms)
@@ -53,12 +59,47 @@ async def gather(*calls: Any) -> list[Any]:
     return results
 
 
+async def make_users(storage: Storage, *names: str) -> list[User]:
+    return [await make_user(storage, name) for name in names]
+
+
+def draft(room: Room | str, sender: User | str, ref: str, **fields: Any) -> Draft:
+    """A text draft (`fields` override kind, body, media_id, sticker_id, reply_to, ts)."""
+    return Draft(
+        room_id=room if isinstance(room, str) else room.id,
+        sender_id=sender if isinstance(sender, str) else sender.id,
+        ref=ref,
+        **{"body": f"body of {ref}", "ts": 5_000, **fields},
+    )
+
+
+def created(results: Sequence[Stored | ChatError]) -> list[Message]:
+    """The messages of a store_messages answer, each of which must be newly created."""
+    assert not isinstance(results, BaseException), results  # an answer, not a raised error
+    assert all(isinstance(r, Stored) and r.created for r in results), results
+    return [r.message for r in results if isinstance(r, Stored)]
+
+
+async def store(storage: Storage, *drafts: Draft) -> list[Message]:
+    """Store drafts in one batch; every one must be created."""
+    return created(await storage.store_messages(drafts))
+
+
+def seqs(found: Sequence[Message]) -> list[int]:
+    return [m.seq for m in found]
+
+
 class StorageContract:
-    """The contract suite; subclasses provide the `storage` fixture."""
+    """The contract suite; subclasses provide the `storage` fixture (and `other_node`)."""
 
     @pytest.fixture
     def anyio_backend(self) -> str:
         return "asyncio"
+
+    @pytest.fixture
+    def other_node(self) -> Storage:
+        """A second started storage on the same data as `storage` (another server node)."""
+        pytest.skip("this backend provides no second node on the same data (other_node)")
 
     # --- basics ----------------------------------------------------------------------------
 
@@ -362,3 +403,542 @@ class StorageContract:
         assert len(refused) == len(variants) - 1, results
         assert all(e.code is ErrorCode.CONFLICT for e in refused)
         assert await storage.list_users(10) == created
+
+    # --- direct rooms ------------------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_direct_room_is_one_per_pair(self, storage: Storage) -> None:
+        alice, bob, carol = await make_users(storage, "alice", "bob", "carol")
+        room, was_created = await storage.create_direct_room(alice.id, bob.id, now_ts=1_000)
+        assert was_created is True
+        assert (room.kind, room.name, room.owner_id, room.last_seq) == ("direct", None, None, 0)
+        assert (room.created_ts, room.last_ts) == (1_000, 1_000)
+        assert room.member_ids == tuple(sorted((alice.id, bob.id)))  # joined together: by id
+        assert await storage.get_room(room.id) == room
+        # Either of the two asking again gets the same room, unchanged.
+        assert await storage.create_direct_room(bob.id, alice.id, now_ts=2_000) == (room, False)
+        assert await storage.create_direct_room(alice.id, bob.id, now_ts=3_000) == (room, False)
+        other, was_created = await storage.create_direct_room(alice.id, carol.id, now_ts=4_000)
+        assert was_created is True and other.id != room.id
+        assert await storage.direct_peers(alice.id) == sorted((bob.id, carol.id))
+        assert await storage.direct_peers(bob.id) == [alice.id]
+
+    @pytest.mark.anyio
+    async def test_direct_room_needs_two_existing_users(self, storage: Storage) -> None:
+        (alice,) = await make_users(storage, "alice")
+        for peer in ("no-such-user", alice.id):
+            with pytest.raises(ChatError) as caught:
+                await storage.create_direct_room(alice.id, peer, now_ts=1_000)
+            assert caught.value.code is ErrorCode.BAD_REQUEST
+        assert await storage.list_rooms(alice.id) == []
+
+    @pytest.mark.anyio
+    async def test_concurrent_direct_room_creation_makes_one_room(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        pairs = [(alice.id, bob.id), (bob.id, alice.id)] * 4
+        results = await gather(*(storage.create_direct_room(a, b, now_ts=1_000) for a, b in pairs))
+        assert len({room.id for room, _ in results}) == 1, results
+        assert sorted(was_created for _, was_created in results) == [False] * 7 + [True]
+        assert [view.room.id for view in await storage.list_rooms(alice.id)] == [results[0][0].id]
+
+    @pytest.mark.anyio
+    async def test_direct_room_from_two_nodes_at_once_is_one_room(
+        self, storage: Storage, other_node: Storage
+    ) -> None:
+        users = await make_users(storage, "u0", "u1", "u2", "u3")
+        pairs = [(users[0].id, users[i].id) for i in (1, 2, 3)]
+        calls = [
+            node.create_direct_room(*(pair if flip else pair[::-1]), now_ts=1_000)
+            for pair in pairs
+            for node in (storage, other_node)
+            for flip in (True, False)
+        ]
+        results = await gather(*calls)
+        assert not [r for r in results if isinstance(r, BaseException)], results
+        for i, pair in enumerate(pairs):
+            mine = results[4 * i : 4 * i + 4]
+            assert len({room.id for room, _ in mine}) == 1, mine
+            assert sorted(was_created for _, was_created in mine) == [False, False, False, True]
+            assert set(mine[0][0].member_ids) == set(pair)
+        assert len(await other_node.list_rooms(users[0].id)) == 3
+
+    # --- group rooms and membership ------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_group_room_has_the_owner_and_each_member_once(self, storage: Storage) -> None:
+        owner, bob, carol = await make_users(storage, "owner", "bob", "carol")
+        members = [carol.id, bob.id, carol.id, owner.id]
+        room = await storage.create_group_room(owner.id, "Book club", members, now_ts=1_000)
+        assert (room.kind, room.name, room.owner_id, room.last_seq) == (
+            "group",
+            "Book club",
+            owner.id,
+            0,
+        )
+        assert (room.created_ts, room.last_ts) == (1_000, 1_000)
+        assert room.member_ids == tuple(sorted((owner.id, bob.id, carol.id)))
+        assert await storage.get_room(room.id) == room
+        alone = await storage.create_group_room(owner.id, "Notes", [], now_ts=2_000)
+        assert alone.member_ids == (owner.id,) and alone.id != room.id
+        assert await storage.direct_peers(owner.id) == []  # groups make no direct peers
+
+    @pytest.mark.anyio
+    async def test_group_room_with_an_unknown_user_is_refused(self, storage: Storage) -> None:
+        owner, bob = await make_users(storage, "owner", "bob")
+        with pytest.raises(ChatError) as caught:
+            await storage.create_group_room(owner.id, "Club", [bob.id, "ghost"], now_ts=1_000)
+        assert caught.value.code is ErrorCode.BAD_REQUEST
+        assert "Unknown user" in caught.value.message and "ghost" in caught.value.message
+        assert await storage.list_rooms(owner.id) == [] and await storage.list_rooms(bob.id) == []
+
+    @pytest.mark.anyio
+    async def test_unknown_room(self, storage: Storage) -> None:
+        (alice,) = await make_users(storage, "alice")
+        assert await storage.get_room("no-such-room") is None
+        assert await storage.room_view("no-such-room", alice.id) is None
+        assert await storage.remove_member("no-such-room", alice.id) is None
+        assert await storage.mark_read("no-such-room", alice.id, 1) is None
+        assert await storage.messages_after("no-such-room", 0, 10) == []
+        assert await storage.messages_before("no-such-room", None, 10) == []
+        with pytest.raises(ChatError) as caught:
+            await storage.add_member("no-such-room", alice.id, now_ts=1_000)
+        assert caught.value.code is ErrorCode.NOT_FOUND
+
+    @pytest.mark.anyio
+    async def test_add_and_remove_members(self, storage: Storage) -> None:
+        owner, zed, amy = await make_users(storage, "owner", "zed", "amy")
+        room = await storage.create_group_room(owner.id, "Club", [], now_ts=1_000)
+        after = await storage.add_member(room.id, zed.id, now_ts=2_000)
+        assert after is not None and after.member_ids == (owner.id, zed.id)
+        after = await storage.add_member(room.id, amy.id, now_ts=3_000)
+        # Members are listed in the order they joined, whatever their ids.
+        assert after is not None and after.member_ids == (owner.id, zed.id, amy.id)
+        assert await storage.add_member(room.id, zed.id, now_ts=4_000) is None  # already in
+        assert await storage.get_room(room.id) == after
+        after = await storage.remove_member(room.id, zed.id)
+        assert after is not None and after.member_ids == (owner.id, amy.id)
+        assert after.owner_id == owner.id  # a member leaving changes no ownership
+        assert await storage.remove_member(room.id, zed.id) is None  # not a member any more
+        assert [view.room.id for view in await storage.list_rooms(zed.id)] == []
+        assert await storage.room_view(room.id, zed.id) is None
+        with pytest.raises(ChatError) as caught:
+            await storage.add_member(room.id, "ghost", now_ts=5_000)
+        assert caught.value.code is ErrorCode.BAD_REQUEST
+
+    @pytest.mark.anyio
+    async def test_owner_leaving_passes_ownership_to_the_earliest_member(
+        self, storage: Storage
+    ) -> None:
+        owner, first, second = await make_users(storage, "owner", "first", "second")
+        room = await storage.create_group_room(owner.id, "Club", [], now_ts=1_000)
+        await storage.add_member(room.id, second.id, now_ts=5_000)
+        await storage.add_member(room.id, first.id, now_ts=3_000)  # joined earlier in time
+        after = await storage.remove_member(room.id, owner.id)
+        assert after is not None and after.owner_id == first.id
+        assert after.member_ids == (first.id, second.id)
+        after = await storage.remove_member(room.id, first.id)
+        assert after is not None and (after.owner_id, after.member_ids) == (second.id, (second.id,))
+        after = await storage.remove_member(room.id, second.id)
+        assert after is not None and (after.owner_id, after.member_ids) == (None, ())
+        assert await storage.get_room(room.id) == after
+
+    # --- room lists, unread counts, read receipts ----------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_rooms_are_listed_most_recently_active_first(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        old = await storage.create_group_room(alice.id, "old", [bob.id], now_ts=100)
+        direct, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=200)
+        new = await storage.create_group_room(alice.id, "new", [], now_ts=300)
+
+        async def order(user: User) -> list[str]:
+            return [view.room.id for view in await storage.list_rooms(user.id)]
+
+        assert await order(alice) == [new.id, direct.id, old.id]  # by creation
+        assert await order(bob) == [direct.id, old.id]  # only their own rooms
+        await store(storage, draft(old, bob, "m1", ts=400))
+        assert await order(alice) == [old.id, new.id, direct.id]  # by last message
+        await store(storage, draft(direct, alice, "m2", ts=500))
+        assert await order(alice) == [direct.id, old.id, new.id]
+        views = await storage.list_rooms(alice.id)
+        assert (views[0].room.last_seq, views[0].room.last_ts) == (1, 500)
+        assert views[0].last_message is not None and views[0].last_message.ref == "m2"
+        assert views[2].last_message is None and views[2].room.last_seq == 0
+        for view in views:  # room_view shows a room as the list does
+            assert await storage.room_view(view.room.id, alice.id) == view
+        assert await storage.room_seqs(alice.id) == {old.id: 1, direct.id: 1, new.id: 0}
+        assert await storage.room_seqs(bob.id) == {old.id: 1, direct.id: 1}
+
+    @pytest.mark.anyio
+    async def test_unread_counts_non_deleted_messages_of_others(self, storage: Storage) -> None:
+        alice, bob, carol = await make_users(storage, "alice", "bob", "carol")
+        room = await storage.create_group_room(alice.id, "Club", [bob.id, carol.id], now_ts=1)
+        sent = await store(
+            storage,
+            draft(room, alice, "a1"),  # 1
+            draft(room, bob, "b1"),  # 2
+            draft(room, carol, "c1"),  # 3
+            draft(room, bob, "b2"),  # 4
+            draft(room, alice, "a2"),  # 5
+        )
+
+        async def unread(user: User) -> tuple[int, int]:
+            view = await storage.room_view(room.id, user.id)
+            assert view is not None
+            assert [v for v in await storage.list_rooms(user.id) if v.room.id == room.id] == [view]
+            return view.unread, view.read_seq
+
+        assert await unread(alice) == (3, 0)  # her own two do not count
+        assert await unread(bob) == (3, 0)
+        assert await storage.delete_message(room.id, sent[1].id, now_ts=10) is not None
+        assert await unread(alice) == (2, 0)  # a deleted one does not count
+        assert await unread(bob) == (3, 0)  # nor does deleting your own change your count
+        assert await storage.mark_read(room.id, alice.id, 3) == 3
+        assert await unread(alice) == (1, 3)  # only b2 (seq 4) is above seq 3
+        assert await storage.mark_read(room.id, alice.id, 5) == 5
+        assert await unread(alice) == (0, 5)
+        await store(storage, draft(room, carol, "c2"))
+        assert await unread(alice) == (1, 5)
+
+    @pytest.mark.anyio
+    async def test_read_seq_is_clamped_and_never_moves_back(self, storage: Storage) -> None:
+        alice, bob, carol = await make_users(storage, "alice", "bob", "carol")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        assert await storage.mark_read(room.id, alice.id, 5) is None  # nothing to read yet
+        await store(storage, *(draft(room, bob, f"b{i}") for i in range(4)))
+        assert await storage.mark_read(room.id, alice.id, 2) == 2
+        assert await storage.mark_read(room.id, alice.id, 1) is None  # backwards: ignored
+        assert await storage.mark_read(room.id, alice.id, 2) is None  # no move
+        assert await storage.mark_read(room.id, alice.id, 10**6) == 4  # clamped to last_seq
+        assert await storage.mark_read(room.id, alice.id, 10**6) is None
+        assert await storage.mark_read(room.id, carol.id, 3) is None  # not a member
+        view = await storage.room_view(room.id, alice.id)
+        assert view is not None and (view.read_seq, view.unread) == (4, 0)
+        other = await storage.room_view(room.id, bob.id)
+        assert other is not None and other.read_seq == 0  # per member
+        # Concurrent receipts: the highest wins, whatever order they land in.
+        await store(storage, *(draft(room, bob, f"c{i}") for i in range(6)))
+        await gather(*(storage.mark_read(room.id, alice.id, s) for s in (7, 10, 5, 9, 6, 8)))
+        view = await storage.room_view(room.id, alice.id)
+        assert view is not None and view.read_seq == 10
+
+    # --- storing messages ----------------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_store_gives_gapless_seqs_in_draft_order(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        first = await store(
+            storage,
+            draft(room, alice, "t", body="hello", ts=100),
+            draft(room, bob, "m", kind="media", body="", media_id="media-1", ts=101),
+            draft(room, alice, "s", kind="sticker", body="", sticker_id="st-1", ts=102),
+        )
+        assert seqs(first) == [1, 2, 3]
+        assert len({m.id for m in first}) == 3
+        text, media, sticker = first
+        assert (text.room_id, text.sender_id, text.ref, text.kind, text.body, text.ts) == (
+            room.id,
+            alice.id,
+            "t",
+            "text",
+            "hello",
+            100,
+        )
+        assert (text.edited_ts, text.deleted, text.reply_to, text.media_id) == (
+            None,
+            False,
+            None,
+            None,
+        )
+        assert (media.kind, media.media_id, media.sender_id) == ("media", "media-1", bob.id)
+        assert (sticker.kind, sticker.sticker_id) == ("sticker", "st-1")
+        reply = await store(storage, draft(room, bob, "r", reply_to=text.id, ts=200))
+        assert seqs(reply) == [4] and reply[0].reply_to == text.id
+        assert await storage.messages_after(room.id, 0, 10) == [*first, *reply]
+        for message in [*first, *reply]:
+            assert await storage.get_message(room.id, message.id) == message
+        after = await storage.get_room(room.id)
+        assert after is not None and (after.last_seq, after.last_ts) == (4, 200)
+        assert await storage.store_messages([]) == []
+
+    @pytest.mark.anyio
+    async def test_same_key_in_one_batch_stores_one_message(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        results = await storage.store_messages(
+            [
+                draft(room, alice, "k", body="first"),
+                draft(room, alice, "k", body="second"),  # same key: the first's message
+                draft(room, bob, "k", body="bob's"),  # another sender: another key
+                draft(room, alice, "k2", body="next"),
+            ]
+        )
+        assert all(isinstance(r, Stored) for r in results), results
+        first, again, bobs, nxt = (r for r in results if isinstance(r, Stored))
+        assert first.created and not again.created and bobs.created and nxt.created
+        assert again.message == first.message and again.message.body == "first"
+        assert (first.message.seq, bobs.message.seq, nxt.message.seq) == (1, 2, 3)  # no gap
+        assert seqs(await storage.messages_after(room.id, 0, 10)) == [1, 2, 3]
+
+    @pytest.mark.anyio
+    async def test_same_key_again_returns_the_stored_message(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        other = await storage.create_group_room(alice.id, "other", [], now_ts=1)
+        (original,) = await store(storage, draft(room, alice, "k", body="original", ts=10))
+        repeat = await storage.store_messages(
+            [draft(room, alice, "k", body="changed", kind="sticker", sticker_id="x", ts=20)]
+        )
+        assert repeat == [Stored(message=original, created=False)]  # unchanged, whatever sent
+        assert await storage.find_message_by_ref(alice.id, room.id, "k") == original
+        assert await storage.find_message_by_ref(bob.id, room.id, "k") is None
+        assert await storage.find_message_by_ref(alice.id, other.id, "k") is None
+        # The same ref in another room is another key.
+        (elsewhere,) = await store(storage, draft(other, alice, "k"))
+        assert elsewhere.id != original.id and elsewhere.seq == 1
+        after = await storage.get_room(room.id)
+        assert after is not None and (after.last_seq, after.last_ts) == (1, 10)
+
+    @pytest.mark.anyio
+    async def test_refused_drafts_write_nothing_and_use_no_seq(self, storage: Storage) -> None:
+        alice, bob, mallory = await make_users(storage, "alice", "bob", "mallory")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        other, _ = await storage.create_direct_room(alice.id, mallory.id, now_ts=1)
+        (foreign,) = await store(storage, draft(other, alice, "elsewhere"))
+        results = await storage.store_messages(
+            [
+                draft(room, alice, "ok1"),
+                draft(room, mallory, "intruder"),  # not a member
+                draft(room, bob, "ok2"),
+                draft("no-such-room", alice, "lost"),
+                draft(room, bob, "bad-reply", reply_to=foreign.id),  # another room's message
+                draft(room, bob, "no-reply", reply_to="no-such-message"),
+                draft(room, alice, "ok3"),
+            ]
+        )
+        codes = [r.code if isinstance(r, ChatError) else r.message.seq for r in results]
+        assert codes == [
+            1,
+            ErrorCode.NOT_FOUND,
+            2,
+            ErrorCode.NOT_FOUND,
+            ErrorCode.BAD_REQUEST,
+            ErrorCode.BAD_REQUEST,
+            3,
+        ]
+        assert all(isinstance(r, Stored) and r.created for r in results[::2][:2]), results
+        assert [m.ref for m in await storage.messages_after(room.id, 0, 10)] == [
+            "ok1",
+            "ok2",
+            "ok3",
+        ]
+        # A refused send does not use up its ref.
+        assert await storage.find_message_by_ref(bob.id, room.id, "bad-reply") is None
+        (fixed,) = await store(storage, draft(room, bob, "bad-reply"))
+        assert fixed.seq == 4
+        # Membership is checked when storing: someone who left can no longer send.
+        group = await storage.create_group_room(alice.id, "g", [bob.id], now_ts=1)
+        await storage.remove_member(group.id, bob.id)
+        (refused,) = await storage.store_messages([draft(group, bob, "late")])
+        assert isinstance(refused, ChatError) and refused.code is ErrorCode.NOT_FOUND
+
+    @pytest.mark.anyio
+    async def test_concurrent_batches_keep_seqs_gapless(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room = await storage.create_group_room(alice.id, "busy", [bob.id], now_ts=1)
+        batches = [
+            [draft(room, (alice, bob)[(b + i) % 2], f"{b}-{i}") for i in range(5)]
+            for b in range(20)
+        ]
+        results = await gather(*(storage.store_messages(batch) for batch in batches))
+        answers = [created(r) for r in results]  # raises on an exception or a refusal
+        for answer in answers:  # one batch's messages in its draft order
+            assert seqs(answer) == sorted(seqs(answer))
+        assert sorted(s for answer in answers for s in seqs(answer)) == list(range(1, 101))
+        history = await storage.messages_after(room.id, 0, 500)
+        assert seqs(history) == list(range(1, 101))
+        assert {m.id for m in history} == {m.id for answer in answers for m in answer}
+        after = await storage.get_room(room.id)
+        assert after is not None and after.last_seq == 100
+
+    @pytest.mark.anyio
+    async def test_two_nodes_writing_one_room_keep_seqs_gapless(
+        self, storage: Storage, other_node: Storage
+    ) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room = await other_node.create_group_room(alice.id, "busy", [bob.id], now_ts=1)
+        nodes = (storage, other_node)
+        calls = [
+            nodes[b % 2].store_messages(
+                [draft(room, (alice, bob)[i % 2], f"{b}-{i}") for i in range(5)]
+            )
+            for b in range(16)
+        ]
+        answers = [created(r) for r in await gather(*calls)]
+        assert sorted(s for answer in answers for s in seqs(answer)) == list(range(1, 81))
+        for node in nodes:
+            assert seqs(await node.messages_after(room.id, 0, 500)) == list(range(1, 81))
+            assert (await node.room_seqs(alice.id))[room.id] == 80
+
+    @pytest.mark.anyio
+    async def test_one_key_sent_concurrently_is_stored_once(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        keys = [f"k{i}" for i in range(6)]
+        calls = [
+            storage.store_messages([draft(room, alice, key, body=f"try {n}")])
+            for key in keys
+            for n in range(3)
+        ]
+        await self._check_stored_once(storage, room, keys, await gather(*calls))
+
+    @pytest.mark.anyio
+    async def test_one_key_sent_to_two_nodes_at_once_is_stored_once(
+        self, storage: Storage, other_node: Storage
+    ) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        keys = [f"k{i}" for i in range(6)]
+        calls = [
+            node.store_messages([draft(room, alice, key, body=f"via node {n}")])
+            for key in keys
+            for n, node in enumerate((storage, other_node, storage))
+        ]
+        await self._check_stored_once(other_node, room, keys, await gather(*calls))
+
+    async def _check_stored_once(
+        self, storage: Storage, room: Room, keys: list[str], results: list[Any]
+    ) -> None:
+        """`results` holds, key after key, the answers to sending each key several times."""
+        per_key = len(results) // len(keys)
+        for k, key in enumerate(keys):
+            answers = results[k * per_key : (k + 1) * per_key]
+            assert all(isinstance(a, list) and isinstance(a[0], Stored) for a in answers), answers
+            outcomes = [a[0] for a in answers]
+            assert sorted(o.created for o in outcomes) == [False] * (per_key - 1) + [True]
+            assert len({(o.message.id, o.message.seq, o.message.body) for o in outcomes}) == 1
+            assert outcomes[0].message.ref == key
+        history = await storage.messages_after(room.id, 0, 100)
+        assert seqs(history) == list(range(1, len(keys) + 1))  # no seq burnt by a repeat
+        assert sorted(m.ref for m in history) == keys
+
+    # --- reading, editing and deleting -----------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_history_pages(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        noise = await storage.create_group_room(alice.id, "noise", [], now_ts=1)
+        await store(storage, *(draft(room, alice, f"m{i}") for i in range(10)))
+        await store(storage, *(draft(noise, alice, f"n{i}") for i in range(3)))
+
+        async def after(seq: int, limit: int) -> list[int]:
+            return seqs(await storage.messages_after(room.id, seq, limit))
+
+        async def before(seq: int | None, limit: int) -> list[int]:
+            return seqs(await storage.messages_before(room.id, seq, limit))
+
+        assert await after(0, 3) == [1, 2, 3]  # oldest first
+        assert await after(3, 3) == [4, 5, 6]
+        assert await after(8, 5) == [9, 10]
+        assert await after(10, 5) == []
+        assert await after(-5, 2) == [1, 2]
+        assert await after(0, 0) == []
+        assert await after(0, 100) == list(range(1, 11))
+        assert await before(None, 3) == [10, 9, 8]  # newest first
+        assert await before(8, 3) == [7, 6, 5]
+        assert await before(3, 5) == [2, 1]
+        assert await before(1, 5) == []
+        assert await before(100, 2) == [10, 9]
+        assert await before(None, 0) == []
+        assert [m.room_id for m in await storage.messages_after(room.id, 0, 100)] == [room.id] * 10
+
+    @pytest.mark.anyio
+    async def test_get_message_belongs_to_its_room(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        other = await storage.create_group_room(alice.id, "other", [], now_ts=1)
+        (message,) = await store(storage, draft(room, alice, "m"))
+        assert await storage.get_message(room.id, message.id) == message
+        assert await storage.get_message(other.id, message.id) is None
+        assert await storage.get_message(room.id, "no-such-message") is None
+
+    @pytest.mark.anyio
+    async def test_edit_message(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        other = await storage.create_group_room(alice.id, "other", [], now_ts=1)
+        (message, keep) = await store(storage, draft(room, alice, "m"), draft(room, bob, "k"))
+        edited = await storage.edit_message(room.id, message.id, "fixed", now_ts=1_000)
+        assert edited == message.model_copy(update={"body": "fixed", "edited_ts": 1_000})
+        assert await storage.get_message(room.id, message.id) == edited
+        again = await storage.edit_message(room.id, message.id, "fixed twice", now_ts=2_000)
+        assert again is not None and (again.body, again.edited_ts) == ("fixed twice", 2_000)
+        assert await storage.get_message(room.id, keep.id) == keep  # only that one changed
+        assert await storage.edit_message(other.id, message.id, "x", now_ts=3_000) is None
+        assert await storage.edit_message(room.id, "no-such-message", "x", now_ts=3_000) is None
+        await storage.delete_message(room.id, message.id, now_ts=4_000)
+        assert await storage.edit_message(room.id, message.id, "x", now_ts=5_000) is None
+        found = await storage.get_message(room.id, message.id)
+        assert found is not None and (found.body, found.deleted) == ("", True)
+
+    @pytest.mark.anyio
+    async def test_delete_message_keeps_its_seq_and_clears_its_content(
+        self, storage: Storage
+    ) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        (text, media, sticker) = await store(
+            storage,
+            draft(room, alice, "t", body="secret"),
+            draft(room, alice, "m", kind="media", body="caption", media_id="media-1"),
+            draft(room, alice, "s", kind="sticker", sticker_id="st-1"),
+        )
+        for message in (text, media, sticker):
+            deleted = await storage.delete_message(room.id, message.id, now_ts=1_000)
+            assert deleted == message.model_copy(
+                update={"body": "", "media_id": None, "sticker_id": None, "deleted": True}
+            )
+            assert await storage.get_message(room.id, message.id) == deleted
+            # Deleting twice answers the deleted message.
+            assert await storage.delete_message(room.id, message.id, now_ts=2_000) == deleted
+        assert seqs(await storage.messages_after(room.id, 0, 10)) == [1, 2, 3]
+        assert await storage.delete_message(room.id, "no-such-message", now_ts=1) is None
+        # Its key stays used: a repeat answers the deleted message.
+        repeat = await storage.store_messages([draft(room, alice, "t", body="secret")])
+        assert isinstance(repeat[0], Stored) and repeat[0].created is False
+        assert repeat[0].message.deleted is True and repeat[0].message.body == ""
+        view = await storage.room_view(room.id, alice.id)
+        assert view is not None and view.last_message is not None
+        assert (view.last_message.seq, view.last_message.deleted) == (3, True)
+
+    @pytest.mark.anyio
+    async def test_updated_since(self, storage: Storage) -> None:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        other = await storage.create_group_room(alice.id, "other", [], now_ts=1)
+        sent = await store(storage, *(draft(room, alice, f"m{i}") for i in range(6)))
+        (elsewhere,) = await store(storage, draft(other, alice, "o"))
+        await storage.edit_message(room.id, sent[1].id, "edited", now_ts=1_000)  # seq 2
+        await storage.delete_message(room.id, sent[3].id, now_ts=2_000)  # seq 4
+        await storage.edit_message(room.id, sent[4].id, "edited", now_ts=3_000)  # seq 5
+        await storage.edit_message(other.id, elsewhere.id, "edited", now_ts=3_000)
+
+        async def updated(since_ts: int, max_seq: int) -> list[int]:
+            return seqs(await storage.updated_since(room.id, since_ts, max_seq))
+
+        assert await updated(0, 100) == [2, 4, 5]  # in seq order; untouched ones never
+        assert await updated(999, 100) == [2, 4, 5]
+        assert await updated(1_000, 100) == [4, 5]  # after since_ts, not at it
+        assert await updated(0, 4) == [2, 4]  # at most max_seq
+        assert await updated(3_000, 100) == []
+        found = await storage.updated_since(room.id, 0, 100)
+        assert [(m.body, m.deleted) for m in found] == [
+            ("edited", False),
+            ("", True),
+            ("edited", False),
+        ]
+        # Deleting an edited message later shows it once, as deleted.
+        await storage.delete_message(room.id, sent[1].id, now_ts=4_000)
+        assert await updated(3_500, 100) == [2]

@@ -1,9 +1,9 @@
 """chatcore_rest: the REST API (PROTOCOL.md, "REST API"), a Quart app served by Hypercorn.
 
 It contributes the `rest` transport to a server node: it listens on `[server] host/port`, serves
-the built-in endpoints (discovery, health, metrics, auth, users, settings), mounts every plugin
-route contributed through `chatcore_register_routes`, and documents all of it at
-`/api/v1/openapi.json`. Its own knobs live in `[rest]` (`RestSettings`).
+the built-in endpoints (discovery, health, metrics, auth, users, settings, rooms, messages),
+mounts every plugin route contributed through `chatcore_register_routes`, and documents all of
+it at `/api/v1/openapi.json`. Its own knobs live in `[rest]` (`RestSettings`).
 
 The heavy imports (Quart, Hypercorn) happen only when a server actually builds the transport,
 so the command line stays quick.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from quart import Quart, Response, request
@@ -39,14 +39,21 @@ from chatcore_rest.schemas import (
 )
 from chatcore_rest.state import rest_state
 
-__all__ = ["API_PREFIX", "BASE_FEATURES", "FEATURES_KEY", "register_api"]
+__all__ = [
+    "API_PREFIX",
+    "BASE_FEATURES",
+    "FEATURES_KEY",
+    "RouteTable",
+    "add_routes",
+    "register_api",
+]
 
 log = logging.getLogger("chatcore.rest")
 
 API_PREFIX = "/api/v1"
 #: What every node with this plugin serves; other plugins add theirs to `app.state[FEATURES_KEY]`
 #: (an iterable of strings), and /api/v1/info reports the union.
-BASE_FEATURES = ("auth", "settings", "users")
+BASE_FEATURES = ("auth", "settings", "users", "rooms", "messages")
 FEATURES_KEY = "features"
 #: A storage that does not answer a ping in this time counts as down for /healthz.
 HEALTH_TIMEOUT_SECONDS = 3.0
@@ -209,7 +216,10 @@ async def get_user(identity: Identity, user_id: str) -> Response:
     return json_response(user.wire())
 
 
-_ROUTES: list[tuple[str, str, Callable[..., Any]]] = [
+#: (method, Quart rule, view); each view's name is its endpoint and its OpenAPI operation id.
+RouteTable = list[tuple[str, str, Callable[..., Any]]]
+
+_ROUTES: RouteTable = [
     ("GET", "/healthz", get_health),
     ("GET", "/metrics", get_metrics),
     ("GET", API_PREFIX + "/info", get_info),
@@ -225,7 +235,12 @@ _ROUTES: list[tuple[str, str, Callable[..., Any]]] = [
 ]
 
 
-def register_api(quart: Quart) -> None:
-    """Mount the built-in endpoints."""
-    for method, path, view in _ROUTES:
+def add_routes(quart: Quart, routes: Iterable[tuple[str, str, Callable[..., Any]]]) -> None:
+    """Mount views, one method each, named after their functions."""
+    for method, path, view in routes:
         quart.add_url_rule(path, endpoint=view.__name__, view_func=view, methods=[method])
+
+
+def register_api(quart: Quart) -> None:
+    """Mount the built-in endpoints of this module (rooms and messages have their own)."""
+    add_routes(quart, _ROUTES)

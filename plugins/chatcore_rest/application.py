@@ -11,14 +11,15 @@ from quart_schema import HttpSecurityScheme, QuartSchema
 from quart_schema import Info as OpenAPIInfo
 
 import chatcore
-from chatcore_rest.api import API_PREFIX, register_api
+from chatcore_rest import messages_api, rooms_api
+from chatcore_rest.api import API_PREFIX, add_routes, register_api
 from chatcore_rest.auth import BEARER
 from chatcore_rest.errors import install_error_handlers
 from chatcore_rest.jsonio import OrjsonProvider
 from chatcore_rest.metrics import HttpMetrics
 from chatcore_rest.openapi import ChatOpenAPIProvider
 from chatcore_rest.plugin_routes import mount_plugin_routes
-from chatcore_rest.request import ChatRequest
+from chatcore_rest.request import JSON_BODY_LIMIT, ChatRequest
 from chatcore_rest.state import EXTENSION, RestState
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ __all__ = ["JSON_BODY_LIMIT", "OPENAPI_PATH", "create_quart_app"]
 
 log = logging.getLogger("chatcore.rest")
 
-#: The largest body a JSON endpoint reads; uploads get their own limit.
-JSON_BODY_LIMIT = 1024 * 1024
 OPENAPI_PATH = API_PREFIX + "/openapi.json"
 
 _DESCRIPTION = (
@@ -43,7 +42,8 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
     """A Quart app serving the built-in endpoints and every plugin route of `app`."""
     quart = Quart("chatcore_rest", static_folder=None)
     quart.config.update(MAX_CONTENT_LENGTH=JSON_BODY_LIMIT, PROPAGATE_EXCEPTIONS=False)
-    quart.request_class = ChatRequest
+    limits = messages_api.body_limits(app.settings.limits)
+    quart.request_class = ChatRequest.with_body_limits(limits)
     QuartSchema(
         quart,
         openapi_path=OPENAPI_PATH,
@@ -81,5 +81,7 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
         return response
 
     register_api(quart)
+    add_routes(quart, rooms_api.ROUTES)
+    add_routes(quart, messages_api.ROUTES)
     mount_plugin_routes(quart, app)
     return quart

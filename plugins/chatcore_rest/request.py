@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-from typing import Any, NoReturn
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, NoReturn
 
 import orjson
 from quart import Request
@@ -16,8 +19,17 @@ from chatcore.errors import bad_request
 from chatcore_rest.addresses import client_address
 from chatcore_rest.state import rest_state
 
-__all__ = ["DRAIN_MAX_BYTES", "NOT_JSON_MESSAGE", "ChatBody", "ChatRequest"]
+__all__ = [
+    "DRAIN_MAX_BYTES",
+    "JSON_BODY_LIMIT",
+    "NOT_JSON_MESSAGE",
+    "BodyLimit",
+    "ChatBody",
+    "ChatRequest",
+]
 
+#: The largest body a JSON endpoint reads, unless its route has a `BodyLimit` of its own.
+JSON_BODY_LIMIT = 1024 * 1024
 NOT_JSON_MESSAGE = "Send the body as JSON, with the header Content-Type: application/json."
 #: A body the view did not read is received (and dropped past the body limit) before the reply
 #: goes out, up to this size and time; beyond them the connection is closed instead.
@@ -50,17 +62,46 @@ class ChatBody(Body):
             self.received.set()
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """A body limit of its own for one route: `method` and a Quart rule (`/a/<id>/b`)."""
+
+    method: str
+    rule: str
+    limit: int
+
+    def pattern(self) -> re.Pattern[str]:
+        """The paths of the rule (each variable one path segment, as Quart's default)."""
+        parts = re.split(r"<[^>]*>", self.rule)
+        return re.compile("[^/]+".join(re.escape(part) for part in parts))
+
+
 class ChatRequest(Request):
     """A request whose JSON errors are `bad_request` in the contract's shape."""
 
     body_class = ChatBody
     body: ChatBody
+    #: Routes with a body limit other than the app's MAX_CONTENT_LENGTH (see `with_body_limits`).
+    body_limits: ClassVar[tuple[tuple[str, re.Pattern[str], int], ...]] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.started = time.perf_counter()
         self._client_address: str | None = None
         self._client_address_known = False
+        # The body starts arriving before the request is routed, so its limit is chosen here,
+        # from the method and path, rather than in the view.
+        for method, pattern, limit in self.body_limits:
+            if self.method == method and pattern.fullmatch(self.path):
+                self._max_content_length = limit
+                self.body = self.body_class(self.content_length, limit)
+                break
+
+    @classmethod
+    def with_body_limits(cls, limits: Iterable[BodyLimit]) -> type[ChatRequest]:
+        """A subclass that gives these routes their own body limit (one per Quart app)."""
+        compiled = tuple((limit.method.upper(), limit.pattern(), limit.limit) for limit in limits)
+        return type(cls.__name__, (cls,), {"body_limits": compiled, "__doc__": cls.__doc__})
 
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         """The parsed body; `bad_request` when it is not JSON, `too_large` over the limit.

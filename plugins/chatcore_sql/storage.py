@@ -8,6 +8,9 @@ queue on an asyncio.Lock (so they wait without holding a connection or a thread)
 transactions begin with `BEGIN IMMEDIATE` so that a writer in another process (a CLI command
 next to a running server) waits on `busy_timeout` instead of failing with "database is locked".
 Readers never wait for writers (WAL). PostgreSQL needs no lock: its row locks decide.
+
+The SQL of rooms and messages lives in `chatcore_sql.rooms` and `chatcore_sql.messages`; this
+class chooses the transaction each call runs in.
 """
 
 from __future__ import annotations
@@ -15,32 +18,43 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatcore.errors import ChatError, ErrorCode, not_found
-from chatcore.models import Credentials, RefreshOutcome, User
-from chatcore_sql import migrate
+from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
+from chatcore.models import (
+    Credentials,
+    Draft,
+    Message,
+    RefreshOutcome,
+    Room,
+    RoomView,
+    Stored,
+    User,
+)
+from chatcore_sql import messages, migrate, rooms
 from chatcore_sql.engine import create_engine, is_memory, is_sqlite, sqlite_path, writer
+from chatcore_sql.rows import new_id, plausible
 from chatcore_sql.settings import SqlStorageSettings, async_url
 from chatcore_sql.tables import logins, refresh_tokens, user_settings, users
 
 log = logging.getLogger("chatcore.sql")
 
+T = TypeVar("T")
+
+#: PostgreSQL errors after which a transaction is worth one more try: a deadlock, or a
+#: serialization failure.
+_RETRY_SQLSTATES = {"40P01", "40001"}
+
 _USER_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.avatar_media_id)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 def now_ms() -> int:
@@ -63,6 +77,7 @@ class SqlStorage:
         self.settings = settings
         self._engine: AsyncEngine | None = None
         self._writer: AsyncEngine | None = None
+        self._snapshot: AsyncEngine | None = None
         # One writer at a time on SQLite (see the module docstring). An in-memory database is
         # one shared connection, so there readers take the lock too.
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
@@ -83,6 +98,14 @@ class SqlStorage:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         self._engine = create_engine(self.url, self.settings)
         self._writer = writer(self._engine)
+        # Reads of several statements that must agree (a room list and its members): one
+        # snapshot. SQLite's read transaction is one already (WAL); PostgreSQL's default,
+        # READ COMMITTED, takes a new snapshot per statement.
+        self._snapshot = (
+            self._engine
+            if is_sqlite(self.url)
+            else self._engine.execution_options(isolation_level="REPEATABLE READ")
+        )
 
     async def start(self) -> None:
         """Connect, then migrate the schema to head (`auto_migrate`) or check it is there.
@@ -103,7 +126,7 @@ class SqlStorage:
             raise
 
     async def close(self) -> None:
-        engine, self._engine, self._writer = self._engine, None, None
+        engine, self._engine, self._writer, self._snapshot = self._engine, None, None, None
         if engine is not None:
             await engine.dispose()
 
@@ -122,10 +145,26 @@ class SqlStorage:
             yield conn
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
+    async def _read(self, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
+        engine = self._snapshot if snapshot else self._engine
+        if engine is None:
+            raise RuntimeError("SqlStorage is not started")
         lock: AbstractAsyncContextManager[Any] = self._read_lock or nullcontext()
-        async with lock, self.engine.connect() as conn:
+        async with lock, engine.connect() as conn:
             yield conn
+
+    async def _write_with_retry(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run `work` in a write transaction; once more if the database refused the first try
+        in a way a second one can get past (a constraint raced, a deadlock was broken)."""
+        try:
+            async with self._write() as conn:
+                return await work(conn)
+        except DBAPIError as exc:
+            if not _retryable(exc):
+                raise
+            log.warning("retrying a write transaction after: %s", exc.orig)
+        async with self._write() as conn:
+            return await work(conn)
 
     # --- users -------------------------------------------------------------------------------
 
@@ -278,9 +317,7 @@ class SqlStorage:
         return row is None or row.ended_ts is not None
 
     async def ended_logins_since(self, since_ts: int) -> list[str]:
-        stmt = (
-            select(logins.c.id).where(logins.c.ended_ts >= since_ts).order_by(logins.c.ended_ts)
-        )
+        stmt = select(logins.c.id).where(logins.c.ended_ts >= since_ts).order_by(logins.c.ended_ts)
         async with self._read() as conn:
             return list((await conn.execute(stmt)).scalars())
 
@@ -307,6 +344,133 @@ class SqlStorage:
                 )
             )
 
+    # --- rooms -------------------------------------------------------------------------------
+
+    async def create_direct_room(self, user_a: str, user_b: str, now_ts: int) -> tuple[Room, bool]:
+        if not plausible(user_a, user_b):
+            raise bad_request("Unknown user.")
+        # Opening an existing room is the common case: a read, without the write lock.
+        async with self._read() as conn:
+            existing = await rooms.find_direct(conn, user_a, user_b)
+        if existing is not None:
+            return existing, False
+        async with self._write() as conn:
+            return await rooms.create_direct(conn, user_a, user_b, now_ts)
+
+    async def create_group_room(
+        self, owner_id: str, name: str, member_ids: Sequence[str], now_ts: int
+    ) -> Room:
+        if not plausible(owner_id, *member_ids):
+            raise bad_request("Unknown user.")
+        async with self._write() as conn:
+            return await rooms.create_group(conn, owner_id, name, member_ids, now_ts)
+
+    async def get_room(self, room_id: str) -> Room | None:
+        if not plausible(room_id):
+            return None
+        async with self._read() as conn:
+            return await rooms.get_room(conn, room_id)
+
+    async def add_member(self, room_id: str, user_id: str, now_ts: int) -> Room | None:
+        if not plausible(room_id):
+            raise not_found("This room")
+        if not plausible(user_id):
+            raise bad_request("Unknown user.")
+        async with self._write() as conn:
+            return await rooms.add_member(conn, room_id, user_id, now_ts)
+
+    async def remove_member(self, room_id: str, user_id: str) -> Room | None:
+        if not plausible(room_id, user_id):
+            return None
+        async with self._write() as conn:
+            return await rooms.remove_member(conn, room_id, user_id)
+
+    async def list_rooms(self, user_id: str) -> list[RoomView]:
+        if not plausible(user_id):
+            return []
+        async with self._read(snapshot=True) as conn:
+            return await rooms.views(conn, user_id)
+
+    async def room_view(self, room_id: str, user_id: str) -> RoomView | None:
+        if not plausible(room_id, user_id):
+            return None
+        async with self._read(snapshot=True) as conn:
+            found = await rooms.views(conn, user_id, room_id)
+        return found[0] if found else None
+
+    async def room_seqs(self, user_id: str) -> dict[str, int]:
+        if not plausible(user_id):
+            return {}
+        async with self._read() as conn:
+            return await rooms.room_seqs(conn, user_id)
+
+    async def direct_peers(self, user_id: str) -> list[str]:
+        if not plausible(user_id):
+            return []
+        async with self._read() as conn:
+            return await rooms.direct_peers(conn, user_id)
+
+    async def mark_read(self, room_id: str, user_id: str, seq: int) -> int | None:
+        if not plausible(room_id, user_id):
+            return None
+        async with self._write() as conn:
+            return await rooms.mark_read(conn, room_id, user_id, seq)
+
+    # --- messages ----------------------------------------------------------------------------
+
+    async def store_messages(self, drafts: Sequence[Draft]) -> list[Stored | ChatError]:
+        """One write transaction for the whole batch (see `messages.store_batch`); a batch the
+        database refused is run once more from the start (nothing of the first try stayed)."""
+        if not drafts:
+            return []
+        return await self._write_with_retry(lambda conn: messages.store_batch(conn, drafts))
+
+    async def find_message_by_ref(self, sender_id: str, room_id: str, ref: str) -> Message | None:
+        if not plausible(sender_id, room_id, ref):
+            return None
+        async with self._read() as conn:
+            return await messages.find_by_ref(conn, sender_id, room_id, ref)
+
+    async def get_message(self, room_id: str, message_id: str) -> Message | None:
+        if not plausible(room_id, message_id):
+            return None
+        async with self._read() as conn:
+            return await messages.get(conn, room_id, message_id)
+
+    async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
+        if not plausible(room_id):
+            return []
+        async with self._read() as conn:
+            return await messages.after(conn, room_id, after_seq, limit)
+
+    async def messages_before(
+        self, room_id: str, before_seq: int | None, limit: int
+    ) -> list[Message]:
+        if not plausible(room_id):
+            return []
+        async with self._read() as conn:
+            return await messages.before(conn, room_id, before_seq, limit)
+
+    async def updated_since(self, room_id: str, since_ts: int, max_seq: int) -> list[Message]:
+        if not plausible(room_id):
+            return []
+        async with self._read() as conn:
+            return await messages.updated_since(conn, room_id, since_ts, max_seq)
+
+    async def edit_message(
+        self, room_id: str, message_id: str, body: str, now_ts: int
+    ) -> Message | None:
+        if not plausible(room_id, message_id):
+            return None
+        async with self._write() as conn:
+            return await messages.edit(conn, room_id, message_id, body, now_ts)
+
+    async def delete_message(self, room_id: str, message_id: str, now_ts: int) -> Message | None:
+        if not plausible(room_id, message_id):
+            return None
+        async with self._write() as conn:
+            return await messages.delete(conn, room_id, message_id, now_ts)
+
 
 def _user(row: Any) -> User:
     return User(
@@ -321,3 +485,10 @@ async def _require_user(conn: AsyncConnection, user_id: str) -> None:
     exists = (await conn.execute(select(users.c.id).where(users.c.id == user_id))).first()
     if exists is None:
         raise not_found("The user")
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate in _RETRY_SQLSTATES

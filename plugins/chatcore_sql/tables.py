@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Column,
     ForeignKey,
     Index,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # Named constraints make migrations deterministic on every database (and let SQLite's batch
@@ -78,4 +81,74 @@ user_settings = Table(
     Column("user_id", String(ID), ForeignKey("users.id"), primary_key=True),
     Column("data", Text, nullable=False),
     Column("updated_ts", BigInteger, nullable=False),
+)
+
+# A room: a direct room of two users, or a named group with an owner.
+rooms = Table(
+    "rooms",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", Text, nullable=True),
+    Column("owner_id", String(ID), ForeignKey("users.id"), nullable=True),
+    # The two user ids of a direct room, sorted and joined by ":"; NULL for a group. The UNIQUE
+    # constraint is what makes "one direct room per pair" hold between nodes: the loser of a
+    # race sees the conflict and reads the winner's room.
+    Column("direct_key", String(2 * ID + 1), nullable=True),
+    # The seq of the room's newest message: seqs are allocated from here, under the row lock.
+    Column("last_seq", BigInteger, nullable=False, server_default="0"),
+    Column("created_ts", BigInteger, nullable=False),
+    # The ts of the newest message, else created_ts: room lists are ordered by it.
+    Column("last_ts", BigInteger, nullable=False),
+    UniqueConstraint("direct_key"),
+    CheckConstraint("kind IN ('direct', 'group')", name="kind"),
+)
+
+room_members = Table(
+    "room_members",
+    metadata,
+    Column("room_id", String(ID), ForeignKey("rooms.id"), primary_key=True),
+    Column("user_id", String(ID), ForeignKey("users.id"), primary_key=True),
+    Column("joined_ts", BigInteger, nullable=False),
+    # The member's read receipt: the highest seq they have read (moves forward only).
+    Column("read_seq", BigInteger, nullable=False, server_default="0"),
+    # The primary key (room_id, user_id) serves per-room lookups; this one "rooms of a user".
+    Index(None, "user_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("room_id", String(ID), ForeignKey("rooms.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_id", String(ID), ForeignKey("users.id"), nullable=False),
+    Column("ref", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    # Ids made by other plugins (media storage, sticker packs): no length assumed.
+    Column("media_id", Text, nullable=True),
+    Column("sticker_id", Text, nullable=True),
+    # Checked to be a message of the same room when stored; no foreign key, so that a future
+    # retention job may purge old messages that newer ones still quote.
+    Column("reply_to", String(ID), nullable=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("edited_ts", BigInteger, nullable=True),
+    Column("deleted", Boolean, nullable=False),
+    # When the message was last edited or deleted (NULL: never): `updated_since` reads it.
+    Column("updated_ts", BigInteger, nullable=True),
+    # History pages, catch-up, the last message and unread counts are range scans of this.
+    UniqueConstraint("room_id", "seq"),
+    # The idempotency key (sender, room, ref), enforced by the database. Its column order puts
+    # room_id and ref first so that one batch looks up all its keys of a room with
+    # `room_id IN (...) AND ref IN (...)`, an index scan that needs no row-value syntax.
+    UniqueConstraint("room_id", "ref", "sender_id"),
+    # Only edited or deleted messages are indexed (few): a new message costs no entry here.
+    Index(
+        None,
+        "room_id",
+        "updated_ts",
+        postgresql_where=text("updated_ts IS NOT NULL"),
+        sqlite_where=text("updated_ts IS NOT NULL"),
+    ),
 )

@@ -212,4 +212,4 @@ class WebSocketTransport:
             pass
         finally:
             self._links.discard(link)
-            session.closed()
+            await session.closed()

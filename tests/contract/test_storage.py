@@ -3,10 +3,13 @@ SQLite connection setup, migrations (and their agreement with tables.py), the `d
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import pytest
@@ -26,6 +29,8 @@ from chatcore_sql import migrate
 from chatcore_sql.settings import async_url
 from chatcore_sql.storage import SqlStorage
 from chatcore_sql.tables import metadata
+
+T = TypeVar("T")
 
 # Block the other built-in plugins: these tests exercise this plugin alone.
 OTHER_PLUGINS = ["chatcore_auth", "chatcore_memory", "chatcore_rest", "chatcore_ws"]
@@ -74,29 +79,93 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def sql_storage(backend: str, tmp_path: Path) -> AsyncIterator[SqlStorage]:
-    """A started SqlStorage: a fresh SQLite file in a folder that does not exist yet, or a
-    fresh PostgreSQL schema, dropped afterwards."""
-    if backend == "sqlite":
-        storage = await provide(sqlite_url(tmp_path / "data" / "chat.db"))
-        schema = None
-    else:
-        schema = unique_name("chatcore_test")
+def run_in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion on its own event loop, in a thread: for session fixtures,
+    which must not touch the event loop of the (function-scoped) async tests."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session: each test starts from a copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "chat.db"
+
+    async def migrate_once() -> None:
+        storage = await provide(sqlite_url(path))
+        await storage.start()
+        await storage.close()  # the last connection checkpoints the WAL into the file
+
+    run_in_thread(migrate_once)
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str]:
+    """A PostgreSQL schema migrated to head once per session (dropped at the end): each test
+    empties its tables first."""
+    require_url("PostgreSQL", postgres_url())
+    schema = unique_name("chatcore_test")
+
+    async def migrate_once() -> None:
         storage = await provide(postgres_url(), schema=schema)
-    await storage.start()
+        await storage.start()
+        await storage.close()
+
+    run_in_thread(migrate_once)
+    try:
+        yield schema
+    finally:
+        run_in_thread(lambda: drop_schema(schema))
+
+
+@pytest.fixture
+async def sql_storage(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[SqlStorage]:
+    """A ready, empty SqlStorage at the newest schema: a copy of the migrated SQLite file, or
+    the session's PostgreSQL schema with every table emptied.
+
+    The database is at head already, so the storage is only connected: `start()` would add
+    nothing but Alembic's check. Migrating and starting are tested on fresh databases below;
+    doing them for every test would double the suite's time.
+    """
+    if backend == "sqlite":
+        path = tmp_path / "chat.db"
+        await asyncio.to_thread(shutil.copyfile, request.getfixturevalue("sqlite_template"), path)
+        storage = await provide(sqlite_url(path))
+        await storage.connect()
+    else:
+        storage = await provide(postgres_url(), schema=request.getfixturevalue("postgres_schema"))
+        await storage.connect()
+        async with storage.engine.begin() as conn:
+            # DELETE beats TRUNCATE on tables this small (TRUNCATE makes new files).
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(table.delete())
     try:
         yield storage
     finally:
         await storage.close()
-        if schema:
-            await drop_schema(schema)
 
 
 class TestSqlStorage(StorageContract):
     @pytest.fixture
     def storage(self, sql_storage: SqlStorage) -> SqlStorage:
         return sql_storage
+
+    @pytest.fixture
+    async def other_node(self, sql_storage: SqlStorage) -> AsyncIterator[SqlStorage]:
+        """Another SqlStorage (its own engine and pool) on the same file or schema: on SQLite
+        like a second process, on PostgreSQL like a second server node."""
+        node = await provide(
+            sql_storage.url.render_as_string(hide_password=False),
+            schema=sql_storage.settings.schema,
+        )
+        await node.connect()  # the schema is at head (see `sql_storage`)
+        try:
+            yield node
+        finally:
+            await node.close()
 
 
 # --- the plugin's hooks and settings ---------------------------------------------------------
@@ -248,6 +317,30 @@ def schema_drift(connection: Connection) -> list[Any]:
 async def test_migrations_agree_with_tables(sql_storage: SqlStorage) -> None:
     async with sql_storage.engine.connect() as conn:
         assert await conn.run_sync(schema_drift) == []
+
+
+@pytest.mark.anyio
+async def test_partial_indexes_agree_with_tables(sql_storage: SqlStorage) -> None:
+    """Alembic's comparison ignores an index's WHERE clause: compare those here."""
+    async with sql_storage.engine.connect() as conn:
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            found = await conn.execute(text("SELECT indexname, indexdef FROM pg_indexes"))
+        else:
+            found = await conn.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql <> ''")
+            )
+        definitions = {name: sql for name, sql in found}
+    wanted = {
+        index.name: str(index.dialect_options[dialect]["where"])
+        for table in metadata.tables.values()
+        for index in table.indexes
+        if index.dialect_options[dialect]["where"] is not None
+    }
+    assert wanted, "tables.py declares partial indexes"
+    for name, where in wanted.items():
+        definition = " ".join(definitions[name].replace("(", " ").replace(")", " ").split())
+        assert definition.endswith(f"WHERE {where}"), (name, definitions[name])
 
 
 @pytest.mark.anyio

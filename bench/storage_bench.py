@@ -1,0 +1,131 @@
+"""Benchmark `SqlStorage.store_messages` (group commit) on SQLite and PostgreSQL.
+
+Stores `--messages` messages into one group room (the hot case: every batch takes the same
+room lock) in sequential batches of 1, 10 and 100 drafts, and prints a markdown table of
+throughput and batch latency. Not a test: numbers depend on the machine and its disks.
+
+    .venv/bin/python bench/storage_bench.py [--messages 3000] [--postgres URL | --no-postgres]
+
+SQLite runs on a file in a temporary folder (WAL, synchronous=NORMAL, the defaults).
+PostgreSQL runs in a fresh schema of the given database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+
+from chatcore.errors import ChatError
+from chatcore.models import Draft
+from chatcore_sql.settings import SqlStorageSettings
+from chatcore_sql.storage import SqlStorage, build_storage
+
+BATCH_SIZES = (1, 10, 100)
+SENDERS = 10
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+@asynccontextmanager
+async def sqlite_storage(folder: Path) -> AsyncIterator[SqlStorage]:
+    storage = build_storage(
+        SqlStorageSettings(url=f"sqlite+aiosqlite:///{folder / 'bench.db'}")  # WAL, NORMAL
+    )
+    assert storage is not None
+    await storage.start()
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+@asynccontextmanager
+async def postgres_storage(url: str) -> AsyncIterator[SqlStorage]:
+    schema = f"chatcore_bench_{uuid.uuid4().hex[:12]}"
+    storage = build_storage(SqlStorageSettings(url=url, schema=schema))
+    assert storage is not None
+    await storage.start()
+    try:
+        yield storage
+    finally:
+        async with storage.engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await storage.close()
+
+
+async def run(storage: SqlStorage, batch_size: int, total: int) -> tuple[float, list[float]]:
+    """Store `total` messages in batches; return (seconds, per-batch latencies in ms)."""
+    tag = uuid.uuid4().hex[:8]
+    users = [
+        await storage.create_user(f"bench-{tag}-{i}", "x", f"Bench {i}") for i in range(SENDERS)
+    ]
+    room = await storage.create_group_room(users[0].id, "bench", [u.id for u in users], 0)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for first in range(0, total, batch_size):
+        drafts = [
+            Draft(
+                room_id=room.id,
+                sender_id=users[n % SENDERS].id,
+                ref=f"r{n}",
+                body=f"message number {n} of the benchmark",
+                ts=n,
+            )
+            for n in range(first, min(first + batch_size, total))
+        ]
+        t0 = time.perf_counter()
+        results = await storage.store_messages(drafts)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if any(isinstance(r, ChatError) or not r.created for r in results):
+            raise RuntimeError(f"a draft was not stored: {results}")
+    elapsed = time.perf_counter() - started
+    last = await storage.get_room(room.id)
+    assert last is not None and last.last_seq == total, "seqs must be gapless"
+    return elapsed, latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument(
+        "--postgres", default=os.environ.get("CHATCORE_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        backends = [("SQLite (file, WAL, NORMAL)", sqlite_storage(Path(folder)))]
+        if not args.no_postgres:
+            backends.append(("PostgreSQL", postgres_storage(args.postgres)))
+        for name, opened in backends:
+            async with opened as storage:
+                for size in BATCH_SIZES:
+                    elapsed, latencies = await run(storage, size, args.messages)
+                    rows.append(
+                        f"| {name} | {size} | {args.messages} | "
+                        f"{args.messages / elapsed:,.0f} | "
+                        f"{statistics.median(latencies):.2f} | "
+                        f"{percentile(latencies, 99):.2f} |"
+                    )
+    print("| backend | batch size | messages | messages/s | p50 batch ms | p99 batch ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

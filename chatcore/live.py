@@ -1,0 +1,115 @@
+"""What each WebSocket frame does after `ready` (PROTOCOL.md, "WebSocket protocol").
+
+Handlers get the session and the validated frame; errors they raise become `error` events
+with the frame's `ref`, and the session goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from chatcore import messages
+from chatcore.errors import not_found
+from chatcore.ratelimit import TokenBucket
+from chatcore.wire import (
+    ClientFrame,
+    PingFrame,
+    ReadFrame,
+    SendFrame,
+    SyncFrame,
+    TypingFrame,
+    encode,
+)
+
+if TYPE_CHECKING:
+    from chatcore.session import Session
+
+FrameHandler = Callable[["Session", Any], Awaitable[None]]
+
+#: Catch-up reads storage in batches of this many messages per room.
+SYNC_BATCH = 500
+#: Typing events a session may send: a burst, then this many a second; the rest are dropped
+#: (typing is a hint, so an error for each would only add noise).
+TYPING_BURST, TYPING_RATE = 4, 2.0
+
+
+async def ping(session: Session, frame: PingFrame) -> None:
+    event: dict[str, Any] = {"type": "pong"}
+    if frame.ref is not None:
+        event["ref"] = frame.ref
+    session.send(event)
+
+
+async def send(session: Session, frame: SendFrame) -> None:
+    fields = frame.model_dump(exclude={"type", "room_id"})
+    stored = await messages.send(session.app, session.user_id, frame.room_id, fields)
+    session.send({"type": "ack", "ref": frame.ref, "message": stored.message.wire()})
+
+
+async def sync(session: Session, frame: SyncFrame) -> None:
+    """Catch-up: missed messages per room in seq order, then `synced`. Live message events that
+    arrive meanwhile wait and follow `synced`, minus those the catch-up already sent."""
+    app, storage = session.app, session.app.storage
+    limit = app.settings.limits.max_sync_messages
+    session.begin_sync()
+    synced: dict[str, int] = {}
+    has_more: dict[str, bool] = {}
+    try:
+        for room_id, last_seq in (await storage.room_seqs(session.user_id)).items():
+            start = frame.rooms.get(room_id, 0)
+            highest, count = min(start, last_seq), 0
+            while count < limit:
+                want = min(SYNC_BATCH, limit - count)
+                batch = await storage.messages_after(room_id, highest, want)
+                for message in batch:
+                    session.send_encoded(messages.message_event(message))
+                if batch:
+                    highest, count = batch[-1].seq, count + len(batch)
+                if len(batch) < want:
+                    break
+            else:
+                if await storage.messages_after(room_id, highest, 1):
+                    has_more[room_id] = True
+            synced[room_id] = highest
+            if frame.since_ts is not None and start > 0:
+                for message in await storage.updated_since(room_id, frame.since_ts, start):
+                    session.send_encoded(messages.updated_event(message))
+        event: dict[str, Any] = {"type": "synced", "rooms": synced, "has_more": has_more}
+        if frame.ref is not None:
+            event["ref"] = frame.ref
+        session.send(event)
+    finally:
+        session.end_sync(synced)
+
+
+async def typing(session: Session, frame: TypingFrame) -> None:
+    if frame.room_id not in session.rooms:
+        raise not_found("This room")
+    if session.typing_bucket.take():
+        return
+    event = encode(
+        {"type": "typing", "room_id": frame.room_id, "user_id": session.user_id,
+         "active": frame.active}
+    )
+    await session.app.hub.publish_room(frame.room_id, event, skip_user=session.user_id)
+
+
+async def read(session: Session, frame: ReadFrame) -> None:
+    await messages.mark_read(session.app, session.user_id, frame.room_id, frame.seq)
+
+
+FRAME_HANDLERS: dict[str, FrameHandler] = {
+    "ping": ping,
+    "send": send,
+    "sync": sync,
+    "typing": typing,
+    "read": read,
+}
+
+
+def typing_bucket() -> TokenBucket:
+    return TokenBucket(TYPING_RATE, TYPING_BURST)
+
+
+__all__ = ["FRAME_HANDLERS", "ClientFrame", "FrameHandler"]

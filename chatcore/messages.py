@@ -1,0 +1,200 @@
+"""Messages: send (one path for REST and WebSocket), history, edits, deletes, read receipts.
+
+A send is checked, shown to the `chatcore_check_message` plugins, then stored by the group
+commit writer, which also starts its delivery; the caller acknowledges once it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
+from chatcore.hooks import call_filter, call_observers
+from chatcore.models import Draft, Message, Stored
+from chatcore.rooms import member_room, now_ms
+from chatcore.wire import encode
+
+if TYPE_CHECKING:
+    from chatcore.app import App
+
+REF_MAX = 128
+HISTORY_LIMIT_DEFAULT = 50
+HISTORY_LIMIT_MAX = 500
+SENDABLE_KINDS = ("text", "media", "sticker")
+
+
+def message_event(message: Message) -> bytes:
+    return encode({"type": "message", "message": message.wire()})
+
+
+def updated_event(message: Message) -> bytes:
+    return encode({"type": "message_updated", "message": message.wire()})
+
+
+def _check_body(app: App, body: object) -> str:
+    if not isinstance(body, str):
+        raise bad_request("body must be a string.")
+    if "\x00" in body:
+        raise bad_request("body cannot contain the NUL character.")
+    limit = app.settings.limits.max_message_bytes
+    if len(body.encode()) > limit:
+        raise ChatError(ErrorCode.TOO_LARGE, f"A message body is at most {limit} bytes of UTF-8.")
+    return body
+
+
+def _check_draft(app: App, draft: dict[str, Any]) -> dict[str, Any]:
+    """Validate what a client (or a rewriting plugin) asks to store."""
+    kind = draft.get("kind") or "text"
+    if kind not in SENDABLE_KINDS:
+        raise bad_request(f"kind must be one of: {', '.join(SENDABLE_KINDS)}.")
+    body = _check_body(app, draft.get("body") if draft.get("body") is not None else "")
+    if kind == "text" and not body.strip():
+        raise bad_request("A text message needs a non-empty body.")
+    if kind == "media":
+        # Media storage arrives with the media plugin; until then no media id can be valid.
+        raise bad_request("This server does not accept media messages yet.")
+    if kind == "sticker":
+        raise bad_request("This server has no sticker packs yet.")
+    return {**draft, "kind": kind, "body": body}
+
+
+def check_ref(ref: object) -> str:
+    if not isinstance(ref, str) or not 1 <= len(ref) <= REF_MAX or "\x00" in ref:
+        raise bad_request(f"ref must be a string of 1 to {REF_MAX} characters (no NUL).")
+    return ref
+
+
+async def send(app: App, sender_id: str, room_id: str, fields: dict[str, Any]) -> Stored:
+    """Store a message once per (sender, room, ref) and start its delivery.
+
+    `fields` holds the client's `ref`, `kind`, `body`, `media_id`, `sticker_id`, `reply_to`.
+    A repeated ref returns the stored message unchanged (`created=False`), whatever the new
+    content; an error stores nothing and leaves the ref unused.
+    """
+    ref = check_ref(fields.get("ref"))
+    await member_room(app, sender_id, room_id)
+    existing = await app.storage.find_message_by_ref(sender_id, room_id, ref)
+    if existing is not None:
+        return Stored(message=existing, created=False)
+    draft = _check_draft(app, {k: fields.get(k) for k in _DRAFT_KEYS} | {"room_id": room_id})
+    draft = await _moderate(app, sender_id, draft)
+    return await app.writer.submit(
+        Draft(
+            room_id=room_id,
+            sender_id=sender_id,
+            ref=ref,
+            kind=draft["kind"],
+            body=draft["body"],
+            media_id=draft.get("media_id"),
+            sticker_id=draft.get("sticker_id"),
+            reply_to=draft.get("reply_to"),
+            ts=now_ms(),
+        )
+    )
+
+
+_DRAFT_KEYS = ("kind", "body", "media_id", "sticker_id", "reply_to")
+
+
+async def _moderate(app: App, sender_id: str, draft: dict[str, Any]) -> dict[str, Any]:
+    """Run `chatcore_check_message` plugins in order; each may rewrite (the next one sees the
+    rewrite) or reject by raising ChatError. The result is validated like the client's draft."""
+    hook = app.hook.chatcore_check_message
+    if not hook.get_hookimpls():
+        return draft
+    sender = await app.storage.get_user(sender_id)
+    checked = await call_filter(hook, "draft", dict(draft), app=app, sender=sender)
+    if not isinstance(checked, dict):
+        raise TypeError("chatcore_check_message must return a dict or None")
+    return _check_draft(app, {**checked, "room_id": draft["room_id"]})
+
+
+async def publish_new(app: App, stored: Sequence[Stored]) -> None:
+    """The writer's fan-out step: deliver each new message, then tell the observers."""
+    for item in stored:
+        message = item.message
+        await app.hub.publish_room(message.room_id, message_event(message), seq=message.seq)
+    if app.hook.chatcore_message_stored.get_hookimpls():
+        app.spawn(_observe([item.message for item in stored], app))
+
+
+async def _observe(messages: list[Message], app: App) -> None:
+    for message in messages:
+        await call_observers(app.hook.chatcore_message_stored, app=app, message=message)
+
+
+async def history(
+    app: App,
+    user_id: str,
+    room_id: str,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    limit: int | None = None,
+) -> tuple[list[Message], bool]:
+    """A page of messages and whether more exist in that direction (PROTOCOL.md, Messages)."""
+    if after_seq is not None and before_seq is not None:
+        raise bad_request("Give after_seq or before_seq, not both.")
+    for name, value in (("after_seq", after_seq), ("before_seq", before_seq)):
+        if value is not None and value < 0:
+            raise bad_request(f"{name} must be 0 or more.")
+    size = HISTORY_LIMIT_DEFAULT if limit is None else max(1, min(limit, HISTORY_LIMIT_MAX))
+    await member_room(app, user_id, room_id)
+    if after_seq is not None:
+        page = await app.storage.messages_after(room_id, after_seq, size + 1)
+    else:
+        page = await app.storage.messages_before(room_id, before_seq, size + 1)
+    return page[:size], len(page) > size
+
+
+async def _own_message(app: App, user_id: str, room_id: str, message_id: str) -> Message:
+    await member_room(app, user_id, room_id)
+    message = await app.storage.get_message(room_id, message_id)
+    if message is None:
+        raise not_found("This message")
+    return message
+
+
+async def edit(app: App, user_id: str, room_id: str, message_id: str, body: object) -> Message:
+    """The sender replaces a message's body; members receive `message_updated`."""
+    message = await _own_message(app, user_id, room_id, message_id)
+    if message.sender_id != user_id:
+        raise ChatError(ErrorCode.FORBIDDEN, "Only the sender may edit a message.")
+    if message.deleted:
+        raise ChatError(ErrorCode.CONFLICT, "This message was deleted and cannot be edited.")
+    if message.kind != "text":
+        raise bad_request("Only text messages can be edited.")
+    draft = _check_draft(app, {"room_id": room_id, "kind": "text", "body": body})
+    draft = await _moderate(app, user_id, draft)
+    updated = await app.storage.edit_message(room_id, message_id, draft["body"], now_ms())
+    if updated is None:
+        raise ChatError(ErrorCode.CONFLICT, "This message was deleted and cannot be edited.")
+    await app.hub.publish_room(room_id, updated_event(updated))
+    return updated
+
+
+async def delete(app: App, user_id: str, room_id: str, message_id: str) -> None:
+    """The sender, or a group room's owner, deletes a message; it keeps its seq."""
+    message = await _own_message(app, user_id, room_id, message_id)
+    if message.sender_id != user_id:
+        room = await member_room(app, user_id, room_id)
+        if room.kind != "group" or room.owner_id != user_id:
+            raise ChatError(
+                ErrorCode.FORBIDDEN, "Only the sender or the group's owner may delete a message."
+            )
+    if message.deleted:
+        return
+    deleted = await app.storage.delete_message(room_id, message_id, now_ms())
+    if deleted is not None:
+        await app.hub.publish_room(room_id, updated_event(deleted))
+
+
+async def mark_read(app: App, user_id: str, room_id: str, seq: object) -> None:
+    """Move the user's read seq forward (clamped); every member's sessions get `receipt`."""
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise bad_request("seq must be an integer, 0 or more.")
+    await member_room(app, user_id, room_id)
+    moved = await app.storage.mark_read(room_id, user_id, seq)
+    if moved is not None:
+        event = encode({"type": "receipt", "room_id": room_id, "user_id": user_id, "seq": moved})
+        await app.hub.publish_room(room_id, event)

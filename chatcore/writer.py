@@ -1,0 +1,93 @@
+"""Group commit: concurrent sends are stored together, one transaction per batch.
+
+A durable commit costs about the same for one message as for a hundred, so the writer takes
+whatever sends are waiting, stores them in one `Storage.store_messages` call, and then — still
+in one task, in seq order — hands every new message to the fan-out before it answers the
+senders. One writer task means the events of a room leave this node in seq order, and a
+commit's cost is shared by everyone who was waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from chatcore.errors import ChatError, ErrorCode
+
+if TYPE_CHECKING:
+    from chatcore.interfaces import Storage
+    from chatcore.models import Draft, Stored
+
+log = logging.getLogger("chatcore.writer")
+
+#: Called with every batch's newly created messages, in commit order, before senders hear back.
+Publish = Callable[[Sequence["Stored"]], Awaitable[None]]
+
+
+class MessageWriter:
+    def __init__(self, storage: Storage, publish: Publish, max_batch: int = 512) -> None:
+        self._storage = storage
+        self._publish = publish
+        self._max_batch = max_batch
+        self._pending: list[tuple[Draft, asyncio.Future[Stored]]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="chatcore-message-writer")
+
+    async def close(self) -> None:
+        """Store what is already waiting, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def submit(self, draft: Draft) -> Stored:
+        """Store one message (in the next batch) and return it once durable and published."""
+        if self._closing or self._task is None:
+            raise ChatError(ErrorCode.UNAVAILABLE, "The server is shutting down; send again.")
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._pending.append((draft, future))
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: len(batch)]
+                await self._write(batch)
+            if self._closing:
+                return
+
+    async def _write(self, batch: list[tuple[Draft, asyncio.Future[Stored]]]) -> None:
+        try:
+            results = await self._storage.store_messages([draft for draft, _ in batch])
+        except Exception:
+            log.exception("storing a batch of %d messages failed", len(batch))
+            error = ChatError(ErrorCode.UNAVAILABLE, "The message could not be stored; send again.")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        created = [r for r in results if not isinstance(r, ChatError) and r.created]
+        if created:
+            try:
+                await self._publish(created)
+            except Exception:
+                # Stored is stored: the ack still goes out; receivers repair with `sync`.
+                log.exception("publishing %d new messages failed", len(created))
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # the sender went away
+                continue
+            if isinstance(result, ChatError):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
