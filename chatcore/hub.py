@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from chatcore.fanout import pack, room_channel, unpack, user_channel
+from chatcore.fanout import Envelope, pack, room_channel, unpack, user_channel
 from chatcore.presence import presence_audience
 from chatcore.wire import encode
 
@@ -195,11 +195,8 @@ class Hub:
         )
 
     def _on_room_event(self, data: bytes) -> None:
-        try:
-            envelope = unpack(data)
-            room_id = envelope.header["room"]
-        except (ValueError, KeyError):
-            log.warning("ignoring a malformed room event")
+        envelope, room_id = _routed(data, "room")
+        if envelope is None:
             return
         skip = envelope.header.get("skip_user")
         seq = envelope.seq
@@ -208,11 +205,8 @@ class Hub:
                 session.deliver(room_id, seq, envelope.event)
 
     async def _on_user_event(self, data: bytes) -> None:
-        try:
-            envelope = unpack(data)
-            user_id = envelope.header["user"]
-        except (ValueError, KeyError):
-            log.warning("ignoring a malformed user event")
+        envelope, user_id = _routed(data, "user")
+        if envelope is None:
             return
         sessions = list(self.by_user.get(user_id, ()))
         room_id, members = envelope.header.get("room"), envelope.header.get("members")
@@ -259,3 +253,16 @@ class Hub:
         self._forget_old(now)
         for session in list(self.by_login.get(login_id, ())):
             session.close(CLOSE_LOGIN_ENDED, "login ended")
+
+
+def _routed(data: bytes, key: str) -> tuple[Envelope | None, str]:
+    """The envelope and its routing key (`room` or `user`); (None, "") when malformed."""
+    try:
+        envelope = unpack(data)
+        target = envelope.header[key]
+    except (ValueError, KeyError):
+        target = None
+    if not isinstance(target, str):
+        log.warning("ignoring a malformed event without %r", key)
+        return None, ""
+    return envelope, target

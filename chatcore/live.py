@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatcore import messages
 from chatcore.errors import not_found
+from chatcore.models import Stored
 from chatcore.ratelimit import TokenBucket
 from chatcore.wire import (
     ClientFrame,
@@ -42,9 +43,19 @@ async def ping(session: Session, frame: PingFrame) -> None:
 
 
 async def send(session: Session, frame: SendFrame) -> None:
+    """Check the send now, then let the session read its next frame while the message waits
+    for its group commit: a client may pipeline sends. They are queued in the order read, so
+    they keep their order; each `ack` follows its commit."""
     fields = frame.model_dump(exclude={"type", "room_id"})
-    stored = await messages.send(session.app, session.user_id, frame.room_id, fields)
-    session.send({"type": "ack", "ref": frame.ref, "message": stored.message.wire()})
+    prepared = await messages.prepare(session.app, session.user_id, frame.room_id, fields)
+    if isinstance(prepared, Stored):
+        session.send(ack_event(frame.ref, prepared))
+    else:
+        session.await_commit(frame.ref, session.app.writer.enqueue(prepared))
+
+
+def ack_event(ref: str, stored: Stored) -> dict[str, Any]:
+    return {"type": "ack", "ref": ref, "message": stored.message.wire()}
 
 
 async def sync(session: Session, frame: SyncFrame) -> None:

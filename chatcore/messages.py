@@ -72,25 +72,40 @@ async def send(app: App, sender_id: str, room_id: str, fields: dict[str, Any]) -
     A repeated ref returns the stored message unchanged (`created=False`), whatever the new
     content; an error stores nothing and leaves the ref unused.
     """
+    prepared = await prepare(app, sender_id, room_id, fields)
+    if isinstance(prepared, Stored):
+        return prepared
+    return await app.writer.submit(prepared)
+
+
+async def prepare(app: App, sender_id: str, room_id: str, fields: dict[str, Any]) -> Draft | Stored:
+    """Everything a send does before storage: the draft to store, or the stored message
+    when this is a retry that can be answered without storing (see `send`)."""
     ref = check_ref(fields.get("ref"))
-    await member_room(app, sender_id, room_id)
-    existing = await app.storage.find_message_by_ref(sender_id, room_id, ref)
-    if existing is not None:
-        return Stored(message=existing, created=False)
-    draft = _check_draft(app, {k: fields.get(k) for k in _DRAFT_KEYS} | {"room_id": room_id})
-    draft = await _moderate(app, sender_id, draft)
-    return await app.writer.submit(
-        Draft(
-            room_id=room_id,
-            sender_id=sender_id,
-            ref=ref,
-            kind=draft["kind"],
-            body=draft["body"],
-            media_id=draft.get("media_id"),
-            sticker_id=draft.get("sticker_id"),
-            reply_to=draft.get("reply_to"),
-            ts=now_ms(),
-        )
+    try:
+        draft = _check_draft(app, {k: fields.get(k) for k in _DRAFT_KEYS} | {"room_id": room_id})
+    except ChatError:
+        # A retry is answered with the original whatever it carries now, even invalid content.
+        if existing := await app.storage.find_message_by_ref(sender_id, room_id, ref):
+            return Stored(message=existing, created=False)
+        raise
+    if app.hook.chatcore_check_message.get_hookimpls():
+        # Plugins see neither outsiders' messages nor retries; without plugins these checks
+        # are left to `store_messages`, which makes both inside its transaction anyway.
+        await member_room(app, sender_id, room_id)
+        if existing := await app.storage.find_message_by_ref(sender_id, room_id, ref):
+            return Stored(message=existing, created=False)
+        draft = await _moderate(app, sender_id, draft)
+    return Draft(
+        room_id=room_id,
+        sender_id=sender_id,
+        ref=ref,
+        kind=draft["kind"],
+        body=draft["body"],
+        media_id=draft.get("media_id"),
+        sticker_id=draft.get("sticker_id"),
+        reply_to=draft.get("reply_to"),
+        ts=now_ms(),
     )
 
 

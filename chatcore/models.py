@@ -71,24 +71,6 @@ MessageKind = Literal["text", "media", "sticker", "system"]
 RoomKind = Literal["direct", "group"]
 
 
-class Message(Model):
-    """A stored message (PROTOCOL.md, Messages). A deleted one keeps its seq, with body ""."""
-
-    id: str
-    room_id: str
-    seq: int
-    sender_id: str
-    ref: str
-    kind: MessageKind = "text"
-    body: str = ""
-    media_id: str | None = None
-    sticker_id: str | None = None
-    reply_to: str | None = None
-    ts: int
-    edited_ts: int | None = None
-    deleted: bool = False
-
-
 class Draft(Model):
     """A message to store: what the sender asked for, after checks and plugins' rewrites."""
 
@@ -101,6 +83,15 @@ class Draft(Model):
     sticker_id: str | None = None
     reply_to: str | None = None
     ts: int
+
+
+class Message(Draft):
+    """A stored message (PROTOCOL.md, Messages). A deleted one keeps its seq, with body ""."""
+
+    id: str
+    seq: int
+    edited_ts: int | None = None
+    deleted: bool = False
 
 
 class Stored(Model):

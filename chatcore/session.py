@@ -8,6 +8,7 @@ behaves the same.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import uuid
@@ -16,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from chatcore.errors import ChatError, ErrorCode
-from chatcore.live import FRAME_HANDLERS, typing_bucket
+from chatcore.live import FRAME_HANDLERS, ack_event, typing_bucket
 from chatcore.ratelimit import TokenBucket
 from chatcore.wire import AuthFrame, FrameError, encode, parse_frame
 
 if TYPE_CHECKING:
     from chatcore.app import App
     from chatcore.interfaces import Connection
-    from chatcore.models import Identity, User
+    from chatcore.models import Identity, Stored, User
 
 log = logging.getLogger("chatcore.session")
 
@@ -61,6 +62,7 @@ class Session:
         self._sync_buffer: list[tuple[str, int, bytes]] | None = None  # set while syncing
         self._bucket = TokenBucket(rate_per_second, rate_burst)
         self.typing_bucket = typing_bucket()
+        self._commits: set[asyncio.Future[Stored]] = set()
         self._refused_in_a_row = 0
         self._close_after = rate_close_after
 
@@ -99,6 +101,31 @@ class Session:
         for room_id, seq, data in held:
             if seq > synced.get(room_id, -1):
                 self.conn.send(data)
+
+    def await_commit(self, ref: str, commit: asyncio.Future[Stored]) -> None:
+        """Answer `ref` with its ack (or error) once `commit` resolves."""
+        self._commits.add(commit)
+
+        def answer(done: asyncio.Future[Stored]) -> None:
+            self._commits.discard(done)
+            if done.cancelled():
+                return
+            error = done.exception()
+            if error is None:
+                self.send(ack_event(ref, done.result()))
+            elif isinstance(error, ChatError):
+                self.send_error(error, ref)
+            else:
+                log.error("session %s: storing %s failed: %r", self.id, ref, error)
+                failed = ChatError(ErrorCode.INTERNAL, "Something went wrong; send again.")
+                self.send_error(failed, ref)
+
+        commit.add_done_callback(answer)
+
+    async def drain(self) -> None:
+        """Wait until every send this session accepted is answered (graceful shutdown)."""
+        while self._commits:
+            await asyncio.wait(list(self._commits))
 
     def send_error(self, error: ChatError, ref: str | None = None) -> None:
         self.send(error.ws_event(ref))

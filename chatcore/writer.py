@@ -47,14 +47,20 @@ class MessageWriter:
             await self._task
             self._task = None
 
-    async def submit(self, draft: Draft) -> Stored:
-        """Store one message (in the next batch) and return it once durable and published."""
+    def enqueue(self, draft: Draft) -> asyncio.Future[Stored]:
+        """Queue one message for the next batch; the future resolves once it is durable and
+        published (or fails with a ChatError). Drafts are stored in the order they are queued,
+        so one client's pipelined sends keep their order."""
         if self._closing or self._task is None:
             raise ChatError(ErrorCode.UNAVAILABLE, "The server is shutting down; send again.")
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._pending.append((draft, future))
         self._wakeup.set()
-        return await future
+        return future
+
+    async def submit(self, draft: Draft) -> Stored:
+        """Store one message and return it once durable and published."""
+        return await self.enqueue(draft)
 
     async def _run(self) -> None:
         while True:

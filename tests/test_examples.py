@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from chatcore.testing.users import new_user
+from chatcore.testing.wsclient import WSClient
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -80,24 +81,21 @@ def test_word_filter_masks_or_rejects_before_storing(server_factory):
     assert again.json()["seq"] == 1
 
 
-def test_echo_bot_answers_in_its_rooms(server_factory):
+@pytest.mark.anyio
+async def test_echo_bot_answers_in_its_rooms(server_factory):
     server = server_factory(env={"PYTHONPATH": str(EXAMPLES)}, plugins=["echo_bot"])
+    alice, bot_id, room = _room_with_the_bot(server)
+    async with WSClient.connect(server.ws_url, alice.access_token) as ws:
+        sent = await ws.send_message(room, "hello")
+        # The bot answers after the commit, in the background: wait for its live message.
+        reply = await ws.recv("message", match=lambda e: e["message"]["sender_id"] == bot_id)
+    assert reply["message"]["body"] == "echo: hello"
+    assert reply["message"]["reply_to"] == sent["id"]
+    assert reply["message"]["seq"] == 2
+
+
+def _room_with_the_bot(server):
     alice = new_user(server.api)
     found = httpx.get(f"{server.api}/users", params={"q": "echo"}, headers=alice.headers)
     bot_id = found.json()["users"][0]["id"]
-    room = _direct_room(server, alice, bot_id)
-    sent = httpx.post(
-        f"{server.api}/rooms/{room}/messages", json={"ref": "hi", "body": "hello"},
-        headers=alice.headers,
-    )
-    assert sent.status_code == 201
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # the bot answers asynchronously, after the commit
-        history = httpx.get(f"{server.api}/rooms/{room}/messages", headers=alice.headers).json()
-        if len(history["messages"]) == 2:
-            break
-        time.sleep(0.05)
-    reply = history["messages"][0]
-    assert reply["sender_id"] == bot_id
-    assert reply["body"] == "echo: hello"
-    assert reply["reply_to"] == sent.json()["id"]
+    return alice, bot_id, _direct_room(server, alice, bot_id)

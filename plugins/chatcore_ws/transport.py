@@ -200,6 +200,7 @@ class WebSocketTransport:
                 while session.closed_code is None:
                     raw = await link.receive(None)
                     if raw is None:  # stopping, and everything received is answered
+                        await session.drain()  # sends still waiting for their commit
                         session.close(CLOSE_GOING_AWAY, "server stopping")
                         break
                     await session.handle(raw)
