@@ -14,7 +14,6 @@ from chatcore.errors import not_found
 from chatcore.models import Stored
 from chatcore.ratelimit import TokenBucket
 from chatcore.wire import (
-    ClientFrame,
     PingFrame,
     ReadFrame,
     SendFrame,
@@ -123,4 +122,4 @@ def typing_bucket() -> TokenBucket:
     return TokenBucket(TYPING_RATE, TYPING_BURST)
 
 
-__all__ = ["FRAME_HANDLERS", "ClientFrame", "FrameHandler"]
+__all__ = ["FRAME_HANDLERS", "FrameHandler", "ack_event", "typing_bucket"]
