@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from chatcore.app import App
-    from chatcore.interfaces import AuthBackend, Broker, Storage, Transport
+    from chatcore.interfaces import AuthBackend, Broker, MediaStore, Storage, Transport
     from chatcore.models import User
     from chatcore.routes import Route
 
@@ -96,11 +96,24 @@ def chatcore_broker(app: App) -> Broker | None:
 
 
 @hookspec(firstresult=True)
-def chatcore_media_store(app: App) -> Any | None:
+def chatcore_media_store(app: App) -> MediaStore | None:
     """Build the media store selected by `app.settings.media.url` (an fsspec URL).
 
     First answer wins; answer None for a URL this plugin does not handle. May be async. A
     server without a media store serves no media endpoints.
+    """
+
+
+@hookspec
+def chatcore_sticker_packs(app: App) -> list[Any] | None:
+    """Contribute sticker packs, imported when a server node starts.
+
+    Return a list of paths (`str` or `os.PathLike`), each a folder or a zip file laid out as
+    for `chatcore stickers import` (image files, optionally a `pack.json` with the pack's `id`,
+    `name` and each sticker's `emoji`). All answers are used. May be async. Called after the
+    other startup hooks, only when a media store exists; importing is idempotent (the same files
+    give the same pack and sticker ids), so every node may import the same packs. A pack that
+    cannot be imported stops start-up with the reason.
     """
 
 

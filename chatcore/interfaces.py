@@ -8,18 +8,26 @@ Later areas (rooms, messages, media, push) add their methods here as they are bu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from chatcore.errors import ChatError
 from chatcore.models import (
+    BlockChange,
+    Contact,
     Credentials,
     Draft,
     Identity,
+    Invitation,
+    InvitationStatus,
+    Media,
+    MediaPolicy,
     Message,
     RefreshOutcome,
     Room,
     RoomView,
+    Sticker,
+    StickerPack,
     Stored,
     TokenPair,
     User,
@@ -35,8 +43,112 @@ class Lifecycle(Protocol):
         """Release connections and files; called once at shutdown."""
 
 
+class ContactStorage(Protocol):
+    """Contacts (friends), invitations and blocks.
+
+    Contacts are symmetric: when A has B, B has A. At most one invitation between two users is
+    pending at a time, whichever of them sent it, also under concurrent calls from several
+    nodes. Storage enforces that and the effects of a block; who may do what (blocks refusing
+    invitations, only the invitee accepting, ...) is decided by `chatcore.contacts`.
+    """
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        """The user with this username (case-insensitive), to invite by username."""
+
+    async def create_invitation(
+        self, from_id: str, to_id: str, now_ts: int, hidden: bool = False
+    ) -> tuple[Invitation, bool]:
+        """A new pending invitation, and True; or, when an invitation between the two (in
+        either direction) is pending already, that one unchanged, and False.
+
+        `hidden`: invisible to the invitee (see `Invitation.hidden`). Raise ChatError
+        (not_found) when either user does not exist.
+        """
+
+    async def get_invitation(self, invitation_id: str) -> Invitation | None: ...
+
+    async def answer_invitation(
+        self, invitation_id: str, status: InvitationStatus, now_ts: int
+    ) -> Invitation | None:
+        """Move a pending invitation to "accepted" (the two become contacts since `now_ts`,
+        unless they are already) or "declined"; return it after the change. None when it is
+        not pending (any more): of two concurrent answers exactly one succeeds."""
+
+    async def pending_invitations(self, user_id: str) -> tuple[list[Invitation], list[Invitation]]:
+        """(incoming, outgoing) pending invitations of the user, newest first. Incoming leaves
+        out hidden ones; outgoing includes them."""
+
+    async def list_contacts(self, user_id: str) -> list[Contact]:
+        """The user's contacts ordered by username (case-insensitive)."""
+
+    async def get_contact(self, user_id: str, other_id: str) -> Contact | None:
+        """`other_id` as a contact of `user_id`, or None."""
+
+    async def contact_ids(self, user_id: str) -> list[str]:
+        """Ids of the user's contacts (for presence)."""
+
+    async def remove_contact(self, user_id: str, other_id: str) -> bool:
+        """End the contact on both sides; True when there was one."""
+
+    async def block(self, blocker_id: str, blocked_id: str, now_ts: int) -> BlockChange:
+        """Record that `blocker_id` blocks `blocked_id` (again: nothing changes), and in the
+        same transaction: end their contact, decline the pending invitations from the blocker
+        to the blocked user and hide those from the blocked user to the blocker.
+
+        Raise ChatError (not_found) when either user does not exist.
+        """
+
+    async def unblock(self, blocker_id: str, blocked_id: str, now_ts: int) -> list[Invitation]:
+        """Remove the block, if any, and decline the invitations from the blocked user that it
+        hid (they stay unseen); return those."""
+
+    async def block_state(self, user_a: str, user_b: str) -> tuple[bool, bool]:
+        """(a blocks b, b blocks a)."""
+
+    async def blocked_users(self, blocker_id: str) -> list[User]:
+        """The users `blocker_id` blocks, ordered by username (case-insensitive)."""
+
+    async def blocks_involving(self, user_id: str) -> list[str]:
+        """Ids of the users who block `user_id` or whom `user_id` blocks."""
+
+
+class MediaStorage(Protocol):
+    """Media metadata, sticker packs and the profile fields that point at media.
+
+    The bytes themselves live in the `MediaStore`; storage keeps what they are and who may read
+    them. Ids given by clients may be anything: a lookup of an id that cannot exist answers
+    None or False, never an error.
+    """
+
+    async def create_media(self, media: Media) -> Media:
+        """Store a media row; when a row with the same id exists, return that one unchanged
+        (sticker assets use ids derived from their content, so re-imports reuse them)."""
+
+    async def get_media(self, media_id: str) -> Media | None: ...
+
+    async def media_shared_with(self, media_id: str, user_id: str) -> bool:
+        """True when the media is readable by `user_id` for a reason other than having uploaded
+        it: it is the media of a non-deleted `media` message in a room the user belongs to, the
+        image of a sticker, or the avatar of a user (profiles are public)."""
+
+    async def put_sticker_pack(self, pack: StickerPack, now_ts: int) -> StickerPack:
+        """Create or replace the pack with `pack.id` and its stickers, in one transaction. The
+        stickers' media rows must exist. Return the pack as stored."""
+
+    async def list_sticker_packs(self) -> list[StickerPack]:
+        """Every pack with its stickers, packs ordered by name, stickers in pack order."""
+
+    async def get_sticker_pack(self, pack_id: str) -> StickerPack | None: ...
+
+    async def get_sticker(self, sticker_id: str) -> Sticker | None: ...
+
+    async def update_profile(self, user_id: str, changes: Mapping[str, str | None]) -> User | None:
+        """Change `display_name` and/or `avatar_media_id` (None clears the avatar) of a user;
+        keys absent from `changes` are left as they are. None when the user does not exist."""
+
+
 @runtime_checkable
-class Storage(Lifecycle, Protocol):
+class Storage(Lifecycle, ContactStorage, MediaStorage, Protocol):
     """The system of record: users, logins and refresh tokens, settings.
 
     Usernames are unique case-insensitively and keep the case they were registered with.
@@ -198,6 +310,43 @@ class AuthBackend(Lifecycle, Protocol):
 
     async def hash_password(self, password: str) -> str:
         """The stored form of a password (used by admin commands and password changes)."""
+
+    def signing_key(self, purpose: str) -> bytes:
+        """A secret key for HMAC signatures made for `purpose` (e.g. "media-url").
+
+        Derived from the auth secret, so every node sharing that secret derives the same key;
+        each purpose gets its own key, so a signature made for one purpose means nothing for
+        another. Available once the backend has started.
+        """
+
+
+@runtime_checkable
+class MediaStore(Lifecycle, Protocol):
+    """Where media bytes live: a folder, memory, an object store (built by
+    `chatcore_media_store`). Keys are made by the server only: `/`-separated, `[a-z0-9./-]`,
+    never from a client-given name. No method blocks the event loop.
+
+    `policy` says what the store's config accepts (types, URL lifetime, thumbnail sizes, the
+    pixel bound of images).
+    """
+
+    policy: MediaPolicy
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """Write the bytes of `chunks` under `key` (replacing what was there); return their
+        count. When it fails, nothing is left under `key`."""
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes of `key` from `start` up to, not including, `end` (None: to the end), in
+        chunks. Raise FileNotFoundError (on the first iteration) when the key is missing."""
+
+    async def size(self, key: str) -> int | None:
+        """The size of `key` in bytes, or None when it does not exist."""
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def delete(self, key: str) -> None:
+        """Remove `key`; removing a missing key is harmless."""
 
 
 Handler = Callable[[bytes], Awaitable[None] | None]

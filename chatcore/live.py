@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from chatcore import messages
+from chatcore import contacts, messages
 from chatcore.errors import not_found
 from chatcore.models import Stored
 from chatcore.ratelimit import TokenBucket
@@ -98,6 +98,8 @@ async def typing(session: Session, frame: TypingFrame) -> None:
         raise not_found("This room")
     if session.typing_bucket.take():
         return
+    # No typing across a block either (one lookup in a direct room, none in a group).
+    await contacts.check_send(session.app, session.user_id, frame.room_id)
     event = encode(
         {"type": "typing", "room_id": frame.room_id, "user_id": session.user_id,
          "active": frame.active}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from chatcore import contacts, media
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.hooks import call_filter, call_observers
 from chatcore.models import Draft, Message, Stored
@@ -51,12 +52,26 @@ def _check_draft(app: App, draft: dict[str, Any]) -> dict[str, Any]:
     body = _check_body(app, draft.get("body") if draft.get("body") is not None else "")
     if kind == "text" and not body.strip():
         raise bad_request("A text message needs a non-empty body.")
-    if kind == "media":
-        # Media storage arrives with the media plugin; until then no media id can be valid.
-        raise bad_request("This server does not accept media messages yet.")
-    if kind == "sticker":
-        raise bad_request("This server has no sticker packs yet.")
+    # A message shares its media with the room (readers of the room may then read it), so only
+    # the field of its kind may be set, and it is checked in `_check_attachment`.
+    for field, wanted in (("media_id", "media"), ("sticker_id", "sticker")):
+        value = draft.get(field)
+        if kind == wanted:
+            if not isinstance(value, str) or not value:
+                raise bad_request(f"A {kind} message needs its {field}.")
+        elif value is not None:
+            raise bad_request(f"{field} belongs only to a {wanted} message.")
     return {**draft, "kind": kind, "body": body}
+
+
+async def _check_attachment(app: App, sender_id: str, draft: dict[str, Any]) -> None:
+    """The media of a media message must be readable by its sender; the sticker of a sticker
+    message must exist. Either answers `not_found` (visibility: the sender learns nothing of
+    media they may not read)."""
+    if draft["kind"] == "media":
+        await media.readable(app, sender_id, draft["media_id"])
+    elif draft["kind"] == "sticker" and await app.storage.get_sticker(draft["sticker_id"]) is None:
+        raise not_found("This sticker")
 
 
 def check_ref(ref: object) -> str:
@@ -84,10 +99,19 @@ async def prepare(app: App, sender_id: str, room_id: str, fields: dict[str, Any]
     ref = check_ref(fields.get("ref"))
     try:
         draft = _check_draft(app, {k: fields.get(k) for k in _DRAFT_KEYS} | {"room_id": room_id})
+        await _check_attachment(app, sender_id, draft)
     except ChatError:
         # A retry is answered with the original whatever it carries now, even invalid content.
         if existing := await app.storage.find_message_by_ref(sender_id, room_id, ref):
             return Stored(message=existing, created=False)
+        raise
+    # contacts and blocks: no send into a direct room across a block. Group rooms cost no
+    # storage call here after their first send on this node (see contacts.check_send).
+    try:
+        await contacts.check_send(app, sender_id, room_id)
+    except ChatError:
+        if existing := await app.storage.find_message_by_ref(sender_id, room_id, ref):
+            return Stored(message=existing, created=False)  # sent before the block
         raise
     if app.hook.chatcore_check_message.get_hookimpls():
         # Plugins see neither outsiders' messages nor retries; without plugins these checks
@@ -95,7 +119,10 @@ async def prepare(app: App, sender_id: str, room_id: str, fields: dict[str, Any]
         await member_room(app, sender_id, room_id)
         if existing := await app.storage.find_message_by_ref(sender_id, room_id, ref):
             return Stored(message=existing, created=False)
+        checked = draft
         draft = await _moderate(app, sender_id, draft)
+        if any(draft.get(k) != checked.get(k) for k in ("kind", "media_id", "sticker_id")):
+            await _check_attachment(app, sender_id, draft)  # a plugin changed what is shared
     return Draft(
         room_id=room_id,
         sender_id=sender_id,

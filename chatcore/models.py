@@ -141,3 +141,133 @@ class RoomView(Model):
             data["last_message"] = self.last_message.wire()
         data["unread"] = self.unread
         return data
+
+
+# --- contacts and blocks ----------------------------------------------------------------------
+
+InvitationStatus = Literal["pending", "accepted", "declined"]
+Presence = Literal["online", "offline"]
+
+
+class Invitation(Model):
+    """A friend invitation (PROTOCOL.md, Contacts). `ts` is when it was sent.
+
+    `hidden` is never sent: an invitation from a user the invitee blocks is kept for its sender
+    (who sees it pending, so that the block is not revealed) and is invisible to the invitee.
+    """
+
+    id: str
+    from_user: User
+    to_user: User
+    status: InvitationStatus
+    ts: int
+    hidden: bool = False
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "from_user": self.from_user.wire(),
+            "to_user": self.to_user.wire(),
+            "status": self.status,
+            "ts": self.ts,
+        }
+
+    def party(self, user_id: str) -> bool:
+        return user_id in (self.from_user.id, self.to_user.id)
+
+    def other(self, user_id: str) -> User:
+        """The party who is not `user_id`."""
+        return self.to_user if user_id == self.from_user.id else self.from_user
+
+
+class Contact(Model):
+    """One of a user's contacts, since `since_ts`. Storage leaves `presence` "offline"; the
+    service fills it in from the hub."""
+
+    user: User
+    since_ts: int
+    presence: Presence = "offline"
+
+    def wire(self) -> dict[str, Any]:
+        return {"user": self.user.wire(), "since_ts": self.since_ts, "presence": self.presence}
+
+
+class BlockChange(Model):
+    """What `ContactStorage.block` changed, so the service can tell the people concerned."""
+
+    created: bool
+    contact_removed: bool = False
+    #: Pending invitations from the blocker to the blocked user, now declined.
+    declined: tuple[Invitation, ...] = ()
+    #: Pending invitations from the blocked user to the blocker, now hidden from the blocker.
+    hidden: tuple[Invitation, ...] = ()
+
+
+# --- media and stickers -----------------------------------------------------------------------
+
+
+class MediaPolicy(Model):
+    """What a media store accepts and how its media is served (from the store's config).
+
+    `allowed_types`: the sniffed content types an upload may have. `url_ttl_seconds`: the life
+    of a signed media URL. `thumbnail_sizes`: the edge lengths thumbnails are made at (a request
+    gets the largest one not above the size it asks for). `max_image_pixels`: width x height
+    above which an image is refused before any decoding (decompression bombs).
+    """
+
+    allowed_types: tuple[str, ...]
+    url_ttl_seconds: int = 600
+    thumbnail_sizes: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    max_image_pixels: int = 40_000_000
+
+
+class Media(Model):
+    """An uploaded file's metadata (PROTOCOL.md, Media).
+
+    The bytes live in the media store under a key made from `sha256` (identical content is
+    stored once). `uploader_id` is None for sticker assets. `url` is set per reader, signed for
+    them; `wire()` leaves out who uploaded it and when.
+    """
+
+    id: str
+    uploader_id: str | None = None
+    content_type: str
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    filename: str | None = None
+    created_ts: int
+    url: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        hidden = {"uploader_id", "created_ts"}
+        return self.model_dump(mode="json", exclude_none=True, exclude=hidden)
+
+    @property
+    def is_image(self) -> bool:
+        return self.width is not None and self.height is not None
+
+
+class Sticker(Model):
+    """One sticker of a pack: an image (a media row) and, optionally, the emoji it stands for."""
+
+    id: str
+    pack_id: str
+    emoji: str | None = None
+    media_id: str
+    url: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True, exclude={"pack_id"})
+
+
+class StickerPack(Model):
+    """A named, ordered set of stickers (PROTOCOL.md, Stickers)."""
+
+    id: str
+    name: str
+    stickers: tuple[Sticker, ...] = ()
+
+    def wire(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "stickers": [s.wire() for s in self.stickers]}

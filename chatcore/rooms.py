@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from chatcore import contacts
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.wire import encode
 
@@ -46,11 +47,15 @@ async def list_rooms(app: App, user_id: str) -> list[RoomView]:
 
 
 async def open_direct(app: App, user_id: str, peer_id: str) -> tuple[RoomView, bool]:
-    """The direct room with `peer_id`, created when missing; True when created now."""
+    """The direct room with `peer_id`, created when missing; True when created now.
+
+    Refused (`forbidden`) while either of the two blocks the other."""
     if peer_id == user_id:
         raise bad_request("A direct room needs another user; user_id is your own id.")
     if await app.storage.get_user(peer_id) is None:
         raise not_found("This user")
+    # contacts and blocks: no direct room across a block, either way (chatcore.contacts).
+    await contacts.check_can_talk(app, user_id, peer_id)
     room, created = await app.storage.create_direct_room(user_id, peer_id, now_ms())
     if created:
         await announce(app, room, room.member_ids)

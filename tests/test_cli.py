@@ -29,6 +29,7 @@ def node_config(tmp_path: Path, **extra) -> Path:
     config = {
         "role": "server",
         "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"},
+        "media": {"url": f"file://{tmp_path / 'media'}"},
         "auth": {"secret": "s" * 40, **FAST_AUTH},
         **extra,
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import time
 
@@ -66,6 +68,7 @@ class TokenAuthBackend:
         self.throttle = LoginThrottle(settings)
         self.revoked = RevocationList(settings.access_token_ttl + REVOCATION_SLACK_SECONDS)
         self._tokens: AccessTokens | None = None
+        self._secret: bytes | None = None
         self._subscription: Subscription | None = None
         self._sync_task: asyncio.Task[None] | None = None
 
@@ -81,6 +84,7 @@ class TokenAuthBackend:
                 wanted,
                 self.settings.algorithm,
             )
+        self._secret = secret
         self._tokens = AccessTokens(
             secret, self.settings.algorithm, self.settings.issuer, self.settings.access_token_ttl
         )
@@ -122,6 +126,15 @@ class TokenAuthBackend:
 
     async def hash_password(self, password: str) -> str:
         return await self.passwords.hash(password)
+
+    def signing_key(self, purpose: str) -> bytes:
+        """HMAC-SHA256 of the purpose under the auth secret: the same on every node that
+        shares the secret, unrelated between purposes, and never the secret itself (so a key
+        handed to, say, the media service cannot sign access tokens)."""
+        if self._secret is None:
+            raise RuntimeError("the auth backend is used before start()")
+        label = b"chatcore signing key\x00" + purpose.encode()
+        return hmac.new(self._secret, label, hashlib.sha256).digest()
 
     async def login(self, username: str, password: str, address: str | None) -> TokenPair:
         if not isinstance(username, str) or not isinstance(password, str):

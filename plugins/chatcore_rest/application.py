@@ -11,8 +11,8 @@ from quart_schema import HttpSecurityScheme, QuartSchema
 from quart_schema import Info as OpenAPIInfo
 
 import chatcore
-from chatcore_rest import messages_api, rooms_api
-from chatcore_rest.api import API_PREFIX, add_routes, register_api
+from chatcore_rest import contacts_api, media_api, messages_api, rooms_api
+from chatcore_rest.api import API_PREFIX, FEATURES_KEY, add_routes, register_api
 from chatcore_rest.auth import BEARER
 from chatcore_rest.errors import install_error_handlers
 from chatcore_rest.jsonio import OrjsonProvider
@@ -42,7 +42,10 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
     """A Quart app serving the built-in endpoints and every plugin route of `app`."""
     quart = Quart("chatcore_rest", static_folder=None)
     quart.config.update(MAX_CONTENT_LENGTH=JSON_BODY_LIMIT, PROPAGATE_EXCEPTIONS=False)
-    limits = messages_api.body_limits(app.settings.limits)
+    limits = [
+        *messages_api.body_limits(app.settings.limits),
+        *media_api.body_limits(app.settings.limits),
+    ]
     quart.request_class = ChatRequest.with_body_limits(limits)
     QuartSchema(
         quart,
@@ -83,5 +86,10 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
     register_api(quart)
     add_routes(quart, rooms_api.ROUTES)
     add_routes(quart, messages_api.ROUTES)
+    # contacts and blocks
+    add_routes(quart, contacts_api.ROUTES)
+    app.state[FEATURES_KEY] = (*app.state.get(FEATURES_KEY, ()), *contacts_api.FEATURES)
+    # media, profile and stickers
+    add_routes(quart, media_api.routes(app))
     mount_plugin_routes(quart, app)
     return quart

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 from chatcore.accounts import DISPLAY_NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, SEARCH_LIMIT_MAX
 from chatcore.errors import ErrorCode
 from chatcore.messages import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, REF_MAX, SENDABLE_KINDS
-from chatcore.models import MessageKind, RoomKind, TokenPair, User
+from chatcore.models import InvitationStatus, MessageKind, Presence, RoomKind, TokenPair, User
 from chatcore.rooms import GROUP_MEMBERS_MAX, ROOM_NAME_MAX
 
 #: What pydantic accepts as `json_schema_extra`.
@@ -271,3 +271,170 @@ class ErrorBody(BaseModel):
     model_config = ConfigDict(title="Error")
 
     error: ErrorDetail
+
+
+# --- contacts and blocks ---------------------------------------------------------------------
+
+
+class InviteRequest(BaseModel):
+    """Whom to invite: `user_id` or `username` (exactly one)."""
+
+    user_id: str | None = Field(None, description="The user to invite.")
+    username: str | None = Field(None, description="Or their username (case-insensitive).")
+
+
+class BlockRequest(BaseModel):
+    """The user to block."""
+
+    user_id: str
+
+
+class Invitation(BaseModel):
+    """A friend invitation; `ts` is when it was sent."""
+
+    id: str
+    from_user: User
+    to_user: User
+    status: InvitationStatus
+    ts: int
+
+
+class Invitations(BaseModel):
+    """The caller's pending invitations, newest first."""
+
+    incoming: list[Invitation]
+    outgoing: list[Invitation]
+
+
+class Contact(BaseModel):
+    """A contact, since `since_ts`, with their presence."""
+
+    user: User
+    since_ts: int
+    presence: Presence
+
+
+class AcceptedContact(BaseModel):
+    """The contact an accepted invitation made."""
+
+    contact: Contact
+
+
+class Contacts(BaseModel):
+    """The caller's contacts, ordered by username."""
+
+    contacts: list[Contact]
+
+
+class Blocks(BaseModel):
+    """The users the caller blocks, ordered by username."""
+
+    blocks: list[User]
+
+
+__all__ += [
+    "AcceptedContact",
+    "BlockRequest",
+    "Blocks",
+    "Contact",
+    "Contacts",
+    "Invitation",
+    "Invitations",
+    "InviteRequest",
+]
+
+
+# --- media, profile and stickers -------------------------------------------------------------
+
+
+class UploadForm(BaseModel):
+    """A file to upload, as multipart/form-data."""
+
+    file: bytes = Field(
+        description="The file. Its type is sniffed from its bytes; its name is kept only as a "
+        "label."
+    )
+
+
+class Media(BaseModel):
+    """An uploaded file. `url` works without the Authorization header until it expires."""
+
+    id: str
+    content_type: str = Field(description="Sniffed from the bytes, never the client's word.")
+    size: int = Field(description="Bytes.")
+    sha256: str = Field(description="Hex SHA-256 of the bytes; also the download's ETag.")
+    url: str = Field(
+        description="`/api/v1/media/{id}?exp=...&sig=...`: signed, short-lived (minutes)."
+    )
+    width: int | None = Field(None, description="Images only.")
+    height: int | None = Field(None, description="Images only.")
+    filename: str | None = Field(None, description="The uploader's file name (a label only).")
+
+
+class MediaQuery(BaseModel):
+    """The signature of a Media's `url` (instead of the Authorization header)."""
+
+    exp: str | None = Field(None, description="Expiry of the signature (Unix seconds).")
+    sig: str | None = Field(None, description="The signature.")
+
+
+class ThumbnailQuery(MediaQuery):
+    """Query of `GET /media/{media_id}/thumbnail`."""
+
+    size: int = Field(
+        256,
+        description="The thumbnail fits in size x size; it is made at the largest configured "
+        "size not above this.",
+    )
+
+
+class ProfilePatch(BaseModel):
+    """Fields of the caller's profile to change; absent fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(
+        None, json_schema_extra={"minLength": 1, "maxLength": DISPLAY_NAME_MAX}
+    )
+    avatar_media_id: str | None = Field(
+        None, description="An image the caller may read; null removes the avatar."
+    )
+
+
+class StickerItem(BaseModel):
+    """One sticker: its image is a Media readable by every user."""
+
+    model_config = ConfigDict(title="Sticker")
+
+    id: str = Field(description="What a sticker message carries as `sticker_id`.")
+    emoji: str | None = None
+    media_id: str
+    url: str = Field(description="A signed URL of the sticker's image.")
+
+
+class StickerPack(BaseModel):
+    """A sticker pack."""
+
+    model_config = ConfigDict(title="Pack")
+
+    id: str
+    name: str
+    stickers: list[StickerItem]
+
+
+class StickerPacks(BaseModel):
+    """Every sticker pack of the server, by name."""
+
+    packs: list[StickerPack]
+
+
+__all__ += [
+    "Media",
+    "MediaQuery",
+    "ProfilePatch",
+    "StickerItem",
+    "StickerPack",
+    "StickerPacks",
+    "ThumbnailQuery",
+    "UploadForm",
+]

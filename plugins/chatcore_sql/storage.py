@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, TypeVar
 
@@ -31,16 +31,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.models import (
+    BlockChange,
+    Contact,
     Credentials,
     Draft,
+    Invitation,
+    InvitationStatus,
+    Media,
     Message,
     RefreshOutcome,
     Room,
     RoomView,
+    Sticker,
+    StickerPack,
     Stored,
     User,
 )
-from chatcore_sql import messages, migrate, rooms
+from chatcore_sql import contacts, messages, migrate, rooms
+from chatcore_sql import media as media_sql
 from chatcore_sql.engine import create_engine, is_memory, is_sqlite, sqlite_path, writer
 from chatcore_sql.rows import new_id, plausible
 from chatcore_sql.settings import SqlStorageSettings, async_url
@@ -470,6 +478,147 @@ class SqlStorage:
             return None
         async with self._write() as conn:
             return await messages.delete(conn, room_id, message_id, now_ts)
+
+    # --- contacts and blocks ------------------------------------------------------------------
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        if not plausible(username):
+            return None
+        async with self._read() as conn:
+            return await contacts.user_by_username(conn, username)
+
+    async def create_invitation(
+        self, from_id: str, to_id: str, now_ts: int, hidden: bool = False
+    ) -> tuple[Invitation, bool]:
+        if not plausible(from_id, to_id):
+            raise not_found("This user")
+        return await self._write_with_retry(
+            lambda conn: contacts.create_invitation(conn, from_id, to_id, now_ts, hidden)
+        )
+
+    async def get_invitation(self, invitation_id: str) -> Invitation | None:
+        if not plausible(invitation_id):
+            return None
+        async with self._read() as conn:
+            return await contacts.get_invitation(conn, invitation_id)
+
+    async def answer_invitation(
+        self, invitation_id: str, status: InvitationStatus, now_ts: int
+    ) -> Invitation | None:
+        if not plausible(invitation_id):
+            return None
+        return await self._write_with_retry(
+            lambda conn: contacts.answer_invitation(conn, invitation_id, status, now_ts)
+        )
+
+    async def pending_invitations(self, user_id: str) -> tuple[list[Invitation], list[Invitation]]:
+        if not plausible(user_id):
+            return [], []
+        async with self._read(snapshot=True) as conn:
+            return await contacts.pending_invitations(conn, user_id)
+
+    async def list_contacts(self, user_id: str) -> list[Contact]:
+        if not plausible(user_id):
+            return []
+        async with self._read() as conn:
+            return await contacts.list_contacts(conn, user_id)
+
+    async def get_contact(self, user_id: str, other_id: str) -> Contact | None:
+        if not plausible(user_id, other_id):
+            return None
+        async with self._read() as conn:
+            return await contacts.get_contact(conn, user_id, other_id)
+
+    async def contact_ids(self, user_id: str) -> list[str]:
+        if not plausible(user_id):
+            return []
+        async with self._read() as conn:
+            return await contacts.contact_ids(conn, user_id)
+
+    async def remove_contact(self, user_id: str, other_id: str) -> bool:
+        if not plausible(user_id, other_id):
+            return False
+        async with self._write() as conn:
+            return await contacts.remove_contact(conn, user_id, other_id)
+
+    async def block(self, blocker_id: str, blocked_id: str, now_ts: int) -> BlockChange:
+        if not plausible(blocker_id, blocked_id):
+            raise not_found("This user")
+        return await self._write_with_retry(
+            lambda conn: contacts.block(conn, blocker_id, blocked_id, now_ts)
+        )
+
+    async def unblock(self, blocker_id: str, blocked_id: str, now_ts: int) -> list[Invitation]:
+        if not plausible(blocker_id, blocked_id):
+            return []
+        async with self._write() as conn:
+            return await contacts.unblock(conn, blocker_id, blocked_id, now_ts)
+
+    async def block_state(self, user_a: str, user_b: str) -> tuple[bool, bool]:
+        if not plausible(user_a, user_b):
+            return False, False
+        async with self._read() as conn:
+            return await contacts.block_state(conn, user_a, user_b)
+
+    async def blocked_users(self, blocker_id: str) -> list[User]:
+        if not plausible(blocker_id):
+            return []
+        async with self._read() as conn:
+            return await contacts.blocked_users(conn, blocker_id)
+
+    async def blocks_involving(self, user_id: str) -> list[str]:
+        if not plausible(user_id):
+            return []
+        async with self._read() as conn:
+            return await contacts.blocks_involving(conn, user_id)
+
+    # --- media, sticker packs, profiles -------------------------------------------------------
+
+    async def create_media(self, media: Media) -> Media:
+        async with self._write() as conn:
+            return await media_sql.create_media(conn, media)
+
+    async def get_media(self, media_id: str) -> Media | None:
+        if not plausible(media_id):
+            return None
+        async with self._read() as conn:
+            return await media_sql.get_media(conn, media_id)
+
+    async def media_shared_with(self, media_id: str, user_id: str) -> bool:
+        if not plausible(media_id, user_id):
+            return False
+        async with self._read() as conn:
+            return await media_sql.shared_with(conn, media_id, user_id)
+
+    async def put_sticker_pack(self, pack: StickerPack, now_ts: int) -> StickerPack:
+        async with self._write() as conn:
+            return await media_sql.put_pack(conn, pack, now_ts)
+
+    async def list_sticker_packs(self) -> list[StickerPack]:
+        async with self._read(snapshot=True) as conn:
+            return await media_sql.packs(conn)
+
+    async def get_sticker_pack(self, pack_id: str) -> StickerPack | None:
+        if not plausible(pack_id):
+            return None
+        async with self._read(snapshot=True) as conn:
+            found = await media_sql.packs(conn, pack_id)
+        return found[0] if found else None
+
+    async def get_sticker(self, sticker_id: str) -> Sticker | None:
+        if not plausible(sticker_id):
+            return None
+        async with self._read() as conn:
+            return await media_sql.get_sticker(conn, sticker_id)
+
+    async def update_profile(self, user_id: str, changes: Mapping[str, str | None]) -> User | None:
+        if not plausible(user_id):
+            return None
+        async with self._write() as conn:
+            if not await media_sql.update_profile(conn, user_id, changes):
+                return None
+            row = (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).one()
+        return _user(row)
 
 
 def _user(row: Any) -> User:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -151,4 +152,102 @@ messages = Table(
         postgresql_where=text("updated_ts IS NOT NULL"),
         sqlite_where=text("updated_ts IS NOT NULL"),
     ),
+)
+
+# --- contacts and blocks -----------------------------------------------------------------------
+
+# A friend invitation. `pending_key` is the pair's key (the two ids, sorted, joined by ":")
+# while the invitation is pending and NULL once answered: its UNIQUE constraint is what keeps
+# one pending invitation per pair, in either direction, between nodes too.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("from_user_id", String(ID), ForeignKey("users.id"), nullable=False),
+    Column("to_user_id", String(ID), ForeignKey("users.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    # Invisible to the invitee: sent by a user the invitee blocks (see chatcore.contacts).
+    Column("hidden", Boolean, nullable=False),
+    Column("pending_key", String(2 * ID + 1), nullable=True),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("answered_ts", BigInteger, nullable=True),
+    UniqueConstraint("pending_key"),
+    CheckConstraint("status IN ('pending', 'accepted', 'declined')", name="status"),
+    # The incoming and outgoing lists: one user's invitations of one status.
+    Index(None, "to_user_id", "status"),
+    Index(None, "from_user_id", "status"),
+)
+
+# A contact is two rows, (a, b) and (b, a): a user's list is a range scan of the primary key.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("user_id", String(ID), ForeignKey("users.id"), primary_key=True),
+    Column("contact_id", String(ID), ForeignKey("users.id"), primary_key=True),
+    Column("since_ts", BigInteger, nullable=False),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("blocker_id", String(ID), ForeignKey("users.id"), primary_key=True),
+    Column("blocked_id", String(ID), ForeignKey("users.id"), primary_key=True),
+    Column("created_ts", BigInteger, nullable=False),
+    # "Who blocks this user" (presence): the primary key serves "whom this user blocks".
+    Index(None, "blocked_id"),
+)
+
+# --- media and stickers ------------------------------------------------------------------------
+
+# An upload's metadata; the bytes live in the media store under a key made from sha256.
+# `uploader_id` is NULL for sticker assets (imported by an admin or a plugin).
+media = Table(
+    "media",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("uploader_id", String(ID), ForeignKey("users.id"), nullable=True),
+    Column("content_type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    # The client's file name, a label only (Content-Disposition); never part of a key.
+    Column("filename", Text, nullable=True),
+    Column("created_ts", BigInteger, nullable=False),
+)
+
+sticker_packs = Table(
+    "sticker_packs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("updated_ts", BigInteger, nullable=False),
+)
+
+stickers = Table(
+    "stickers",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("pack_id", String(64), ForeignKey("sticker_packs.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("emoji", Text, nullable=True),
+    Column("media_id", String(ID), ForeignKey("media.id"), nullable=False),
+    Index(None, "pack_id", "position"),
+    # "Is this media a sticker image" (who may read it).
+    Index(None, "media_id"),
+)
+
+# Who may read a media: the messages that share it, the users whose avatar it is. Only the few
+# rows that carry a media id are indexed.
+Index(
+    "ix_messages_media_id",
+    messages.c.media_id,
+    postgresql_where=text("media_id IS NOT NULL"),
+    sqlite_where=text("media_id IS NOT NULL"),
+)
+Index(
+    "ix_users_avatar_media_id",
+    users.c.avatar_media_id,
+    postgresql_where=text("avatar_media_id IS NOT NULL"),
+    sqlite_where=text("avatar_media_id IS NOT NULL"),
 )
