@@ -16,6 +16,7 @@ from chatcore.models import (
     BlockChange,
     Contact,
     Credentials,
+    Device,
     Draft,
     Identity,
     Invitation,
@@ -112,6 +113,36 @@ class ContactStorage(Protocol):
         """Ids of the users who block `user_id` or whom `user_id` blocks."""
 
 
+class DeviceStorage(Protocol):
+    """Push devices: where a user's notifications may be sent (PROTOCOL.md, Push devices).
+
+    A device is identified by (user, platform, address), the address being its token or its
+    endpoint; storage keeps one row per identity, also under concurrent calls from several
+    nodes. The rules of what a device looks like are `chatcore.devices`'; ids given by clients
+    may be anything (an id that cannot exist answers False, never an error).
+    """
+
+    async def add_device(self, device: Device, max_devices: int) -> tuple[Device, bool]:
+        """Store `device` (its `id` and `created_ts` as given) and return it with True; or,
+        when the user has a device with the same platform and address, return that one and
+        False, with its `keys` replaced by the given ones when they differ (a renewed Web Push
+        subscription). Nothing else of an existing device changes.
+
+        Raise ChatError (conflict) when the device is new and the user has `max_devices`
+        already (counted in the same transaction), and ChatError (not_found) when the user
+        does not exist.
+        """
+
+    async def list_devices(self, user_id: str) -> list[Device]:
+        """The user's devices, newest first (created_ts, then id, descending)."""
+
+    async def delete_device(self, user_id: str, device_id: str) -> bool:
+        """Remove the device when it is one of the user's; True when it was."""
+
+    async def devices_of(self, user_ids: Sequence[str]) -> list[Device]:
+        """Every device of these users (for sending pushes), by user id then newest first."""
+
+
 class MediaStorage(Protocol):
     """Media metadata, sticker packs and the profile fields that point at media.
 
@@ -148,7 +179,7 @@ class MediaStorage(Protocol):
 
 
 @runtime_checkable
-class Storage(Lifecycle, ContactStorage, MediaStorage, Protocol):
+class Storage(Lifecycle, ContactStorage, MediaStorage, DeviceStorage, Protocol):
     """The system of record: users, logins and refresh tokens, settings.
 
     Usernames are unique case-insensitively and keep the case they were registered with.

@@ -271,3 +271,44 @@ class StickerPack(Model):
 
     def wire(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "stickers": [s.wire() for s in self.stickers]}
+
+
+# --- push devices -----------------------------------------------------------------------------
+
+DevicePlatform = Literal["webpush", "fcm", "apns", "webhook"]
+
+
+class WebPushKeys(Model):
+    """The keys of a Web Push subscription (RFC 8291), base64url as the browser gives them."""
+
+    p256dh: str
+    auth: str
+
+
+class Device(Model):
+    """A push device of a user (PROTOCOL.md, Push devices). `user_id` is never sent.
+
+    `token` is set for "fcm" and "apns"; `endpoint` for "webpush" and "webhook"; `keys` for
+    "webpush" only. (user, platform, token or endpoint) identifies a device.
+    """
+
+    id: str
+    user_id: str
+    platform: DevicePlatform
+    token: str | None = None
+    endpoint: str | None = None
+    keys: WebPushKeys | None = None
+    created_ts: int
+
+    @property
+    def address(self) -> str:
+        """What the device is reached at: its token or its endpoint (its identity with the
+        user and platform)."""
+        address = self.token if self.token is not None else self.endpoint
+        assert address is not None, "a device has a token or an endpoint"
+        return address
+
+    def wire(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude_none=True)
+        del data["user_id"]
+        return data

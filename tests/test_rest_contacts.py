@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from chatcore.testing.server import ServerProcess
-from chatcore.testing.users import PASSWORD, TestUser, unique_username
+from chatcore.testing.users import TestUser, register_and_login
 
 pytestmark = pytest.mark.e2e
 
@@ -32,13 +32,7 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
 
 
 def new_user(http: httpx.Client) -> TestUser:
-    username = unique_username("friend")
-    body = {"username": username, "password": PASSWORD}
-    assert http.post("/auth/register", json=body).status_code == 201
-    tokens = ok(http.post("/auth/login", json=body))
-    return TestUser(
-        username, PASSWORD, tokens["user"], tokens["access_token"], tokens["refresh_token"]
-    )
+    return register_and_login(http, prefix="friend")
 
 
 @pytest.fixture

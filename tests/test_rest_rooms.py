@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from chatcore.testing.server import ServerProcess
-from chatcore.testing.users import PASSWORD, TestUser, unique_username
+from chatcore.testing.users import TestUser, register_and_login
 from chatcore.testing.wsclient import WSClient
 
 pytestmark = pytest.mark.e2e
@@ -36,14 +36,7 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
 
 
 def new_user(http: httpx.Client) -> TestUser:
-    """Register and sign in a fresh user (over `http`: a new client per user is slow)."""
-    username = unique_username("room")
-    body = {"username": username, "password": PASSWORD}
-    assert http.post("/auth/register", json=body).status_code == 201
-    tokens = ok(http.post("/auth/login", json=body))
-    return TestUser(
-        username, PASSWORD, tokens["user"], tokens["access_token"], tokens["refresh_token"]
-    )
+    return register_and_login(http, prefix="room")
 
 
 @pytest.fixture

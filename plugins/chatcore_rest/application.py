@@ -11,7 +11,7 @@ from quart_schema import HttpSecurityScheme, QuartSchema
 from quart_schema import Info as OpenAPIInfo
 
 import chatcore
-from chatcore_rest import contacts_api, media_api, messages_api, rooms_api
+from chatcore_rest import contacts_api, devices_api, media_api, messages_api, rooms_api
 from chatcore_rest.api import API_PREFIX, FEATURES_KEY, add_routes, register_api
 from chatcore_rest.auth import BEARER
 from chatcore_rest.errors import install_error_handlers
@@ -89,6 +89,9 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
     # contacts and blocks
     add_routes(quart, contacts_api.ROUTES)
     app.state[FEATURES_KEY] = (*app.state.get(FEATURES_KEY, ()), *contacts_api.FEATURES)
+    # push devices (registration; sending is a later release)
+    add_routes(quart, devices_api.ROUTES)
+    app.state[FEATURES_KEY] = (*app.state.get(FEATURES_KEY, ()), *devices_api.FEATURES)
     # media, profile and stickers
     add_routes(quart, media_api.routes(app))
     mount_plugin_routes(quart, app)

@@ -13,9 +13,18 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
 from chatcore.accounts import DISPLAY_NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, SEARCH_LIMIT_MAX
+from chatcore.devices import AUTH_BYTES, ENDPOINT_MAX, P256DH_BYTES, PLATFORMS, TOKEN_MAX
 from chatcore.errors import ErrorCode
 from chatcore.messages import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, REF_MAX, SENDABLE_KINDS
-from chatcore.models import InvitationStatus, MessageKind, Presence, RoomKind, TokenPair, User
+from chatcore.models import (
+    DevicePlatform,
+    InvitationStatus,
+    MessageKind,
+    Presence,
+    RoomKind,
+    TokenPair,
+    User,
+)
 from chatcore.rooms import GROUP_MEMBERS_MAX, ROOM_NAME_MAX
 
 #: What pydantic accepts as `json_schema_extra`.
@@ -438,3 +447,62 @@ __all__ += [
     "ThumbnailQuery",
     "UploadForm",
 ]
+
+
+# --- push devices ----------------------------------------------------------------------------
+
+_BASE64URL_DOC: JsonDict = {"pattern": "^[A-Za-z0-9_-]+={0,2}$"}
+
+
+class PushKeys(BaseModel):
+    """The keys of a Web Push subscription (RFC 8291), base64url, as the browser gives them."""
+
+    p256dh: str = Field(
+        json_schema_extra=_BASE64URL_DOC,
+        description=f"The subscription's P-256 public key ({P256DH_BYTES} bytes).",
+    )
+    auth: str = Field(
+        json_schema_extra=_BASE64URL_DOC,
+        description=f"The subscription's auth secret ({AUTH_BYTES} bytes).",
+    )
+
+
+class DeviceRequest(BaseModel):
+    """A push device to register; which fields it takes depends on `platform`.
+
+    "webpush": `endpoint` (https) and `keys`; "fcm" and "apns": `token`; "webhook": `endpoint`
+    (http or https). A field the platform does not take is refused.
+    """
+
+    platform: str = Field(json_schema_extra={"enum": list(PLATFORMS)})
+    token: str | None = Field(
+        None,
+        json_schema_extra={"minLength": 1, "maxLength": TOKEN_MAX, "pattern": "^[!-~]+$"},
+        description="The FCM registration token or APNs device token.",
+    )
+    endpoint: str | None = Field(
+        None,
+        json_schema_extra={"format": "uri", "maxLength": ENDPOINT_MAX},
+        description="The Web Push subscription's endpoint, or the webhook's URL.",
+    )
+    keys: PushKeys | None = Field(None, description="Web Push only.")
+
+
+class Device(BaseModel):
+    """A push device of the caller."""
+
+    id: str
+    platform: DevicePlatform
+    token: str | None = Field(None, description="fcm and apns.")
+    endpoint: str | None = Field(None, description="webpush and webhook.")
+    keys: PushKeys | None = Field(None, description="webpush.")
+    created_ts: int
+
+
+class Devices(BaseModel):
+    """The caller's push devices, newest first."""
+
+    devices: list[Device]
+
+
+__all__ += ["Device", "DeviceRequest", "Devices", "PushKeys"]

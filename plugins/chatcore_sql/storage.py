@@ -34,6 +34,7 @@ from chatcore.models import (
     BlockChange,
     Contact,
     Credentials,
+    Device,
     Draft,
     Invitation,
     InvitationStatus,
@@ -47,10 +48,10 @@ from chatcore.models import (
     Stored,
     User,
 )
-from chatcore_sql import contacts, messages, migrate, rooms
+from chatcore_sql import contacts, devices, messages, migrate, rooms
 from chatcore_sql import media as media_sql
 from chatcore_sql.engine import create_engine, is_memory, is_sqlite, sqlite_path, writer
-from chatcore_sql.rows import new_id, plausible
+from chatcore_sql.rows import check_text, new_id, plausible
 from chatcore_sql.settings import SqlStorageSettings, async_url
 from chatcore_sql.tables import logins, refresh_tokens, user_settings, users
 
@@ -619,6 +620,34 @@ class SqlStorage:
                 return None
             row = (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).one()
         return _user(row)
+
+    # --- push devices -------------------------------------------------------------------------
+
+    async def add_device(self, device: Device, max_devices: int) -> tuple[Device, bool]:
+        if not plausible(device.user_id):
+            raise not_found("The user")
+        check_text(device.address)
+        return await self._write_with_retry(lambda conn: devices.add(conn, device, max_devices))
+
+    async def list_devices(self, user_id: str) -> list[Device]:
+        if not plausible(user_id):
+            return []
+        async with self._read() as conn:
+            return await devices.list_of(conn, user_id)
+
+    async def delete_device(self, user_id: str, device_id: str) -> bool:
+        if not plausible(user_id, device_id):
+            return False
+        async with self._write() as conn:
+            return await devices.remove(conn, user_id, device_id)
+
+    async def devices_of(self, user_ids: Sequence[str]) -> list[Device]:
+        if not plausible(*user_ids):
+            user_ids = [user_id for user_id in user_ids if plausible(user_id)]
+        if not user_ids:
+            return []
+        async with self._read() as conn:
+            return await devices.of_users(conn, user_ids)
 
 
 def _user(row: Any) -> User:

@@ -251,3 +251,25 @@ Index(
     postgresql_where=text("avatar_media_id IS NOT NULL"),
     sqlite_where=text("avatar_media_id IS NOT NULL"),
 )
+
+# --- push devices ------------------------------------------------------------------------------
+
+# Where a user's notifications go. A device is identified by (user, platform, address): the
+# address is its token or endpoint, up to 4 KiB, too long for a PostgreSQL index entry, so the
+# unique key holds its SHA-256 instead. `keys_json` is the Web Push keys as JSON text (NULL for
+# the other platforms).
+push_devices = Table(
+    "push_devices",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("user_id", String(ID), ForeignKey("users.id"), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("token", Text, nullable=True),
+    Column("endpoint", Text, nullable=True),
+    Column("keys_json", Text, nullable=True),
+    Column("address_sha256", String(64), nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+    # Also serves "the devices of a user" (its first column).
+    UniqueConstraint("user_id", "platform", "address_sha256"),
+    CheckConstraint("platform IN ('webpush', 'fcm', 'apns', 'webhook')", name="platform"),
+)

@@ -65,9 +65,7 @@ def upgrade() -> None:
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("updated_ts", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("user_id", name="pk_user_settings"),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name="fk_user_settings_user_id_users"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_user_settings_user_id_users"),
     )
 
 
