@@ -100,18 +100,14 @@ async def prepare(app: App, sender_id: str, room_id: str, fields: dict[str, Any]
     try:
         draft = _check_draft(app, {k: fields.get(k) for k in _DRAFT_KEYS} | {"room_id": room_id})
         await _check_attachment(app, sender_id, draft)
-    except ChatError:
-        # A retry is answered with the original whatever it carries now, even invalid content.
-        if existing := await app.storage.find_message_by_ref(sender_id, room_id, ref):
-            return Stored(message=existing, created=False)
-        raise
-    # contacts and blocks: no send into a direct room across a block. Group rooms cost no
-    # storage call here after their first send on this node (see contacts.check_send).
-    try:
+        # No send into a direct room across a block. Group rooms cost no storage call here
+        # after their first send on this node (see contacts.check_send).
         await contacts.check_send(app, sender_id, room_id)
     except ChatError:
+        # A retry is answered with the original whatever it carries now (even invalid
+        # content, or a block made since): only a send that was never stored is refused.
         if existing := await app.storage.find_message_by_ref(sender_id, room_id, ref):
-            return Stored(message=existing, created=False)  # sent before the block
+            return Stored(message=existing, created=False)
         raise
     if app.hook.chatcore_check_message.get_hookimpls():
         # Plugins see neither outsiders' messages nor retries; without plugins these checks
