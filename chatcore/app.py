@@ -146,11 +146,15 @@ class App:
         # All at once: every listener stops accepting before any of them drains its clients.
         await asyncio.gather(*(_quietly(t.stop(), f"stopping {t.name}") for t in transports))
         await self.hub.stop()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Sends already accepted are stored first; then the observers they started finish.
+        if self._writer is not None and self._writer in started:
+            await _quietly(self._writer.close(), "closing the message writer")
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if started:
             await call_observers(self.hook.chatcore_shutdown, app=self, reverse=True)
-        for component in reversed([c for c in started if c not in transports]):
+        done = {id(c) for c in transports} | {id(self._writer)}
+        for component in reversed([c for c in started if id(c) not in done]):
             await _quietly(component.close(), f"closing {type(component).__name__}")
         self.transports = []
 
