@@ -2,21 +2,28 @@
 
 The hub subscribes to a room's broker channel while a local session is in that room, and to a
 user's channel while that user has a local session; it routes what arrives to the sessions
-without decoding the event (`chatcore.fanout`). It also announces presence: online when a
-user's first session here opens, offline when the last one closes.
+without decoding the event (`chatcore.fanout`). It also keeps cluster-wide presence
+(`chatcore.cluster`): it tells the other nodes who is online here, and announces a user online
+when their first session anywhere opens, offline when their last one anywhere closes.
+
+Presence work (deltas, snapshots, announcements) goes through one queue drained by one task, so
+this node's notes leave in the order its sessions changed, and nobody publishes while holding
+`_lock`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from chatcore.cluster import PRESENCE_CHANNEL, ClusterView, Kind, PresenceNote, new_node_id
 from chatcore.fanout import Envelope, pack, room_channel, unpack, user_channel
 from chatcore.presence import presence_audience
 from chatcore.wire import encode
@@ -38,6 +45,11 @@ CLOSE_LOGIN_ENDED = 4401
 #: authenticated while its login ended (its token verified just before the news arrived).
 RECENT_LOGINS_SECONDS = 300.0
 RECENT_LOGINS_MAX = 10_000
+
+#: How long a stopping node waits for its queued presence work (e.g. a broker that is down).
+PRESENCE_DRAIN_SECONDS = 5.0
+
+_Job = Callable[[], Awaitable[None]]
 
 
 def login_ended_event(login_id: str) -> bytes:
@@ -68,19 +80,43 @@ class Hub:
         self._recently_ended: OrderedDict[str, float] = OrderedDict()
         self._room_subs: dict[str, Subscription] = {}
         self._user_subs: dict[str, Subscription] = {}
-        self._online: set[str] = set()
+        presence = app.settings.presence
+        self.node_id = new_node_id()
+        self.cluster = ClusterView(self.node_id, presence.ttl_seconds)
+        self._heartbeat_seconds = presence.heartbeat_seconds
+        self._presence_sub: Subscription | None = None
+        self._outbox: asyncio.Queue[tuple[_Job, asyncio.Future[None]] | None] = asyncio.Queue()
+        self._presence_tasks: list[asyncio.Task[Any]] = []
         # Subscribing and announcing presence await the broker; one lock keeps two sessions of
         # one user (or one room) from subscribing twice. Delivery never takes it.
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         self._subscription = await self.app.broker.subscribe(LOGINS_CHANNEL, self._on_login_event)
+        self._presence_sub = await self.app.broker.subscribe(PRESENCE_CHANNEL, self._on_presence)
+        self._presence_tasks = [
+            asyncio.create_task(self._presence_worker()),
+            asyncio.create_task(self._heartbeat()),
+        ]
+        self._note("hello")
 
     async def stop(self) -> None:
+        if self._presence_tasks:
+            worker, heartbeat = self._presence_tasks
+            heartbeat.cancel()
+            self._note("bye")
+            self._presence_tasks = []
+            self._outbox.put_nowait(None)
+            try:
+                await asyncio.wait_for(worker, PRESENCE_DRAIN_SECONDS)
+            except TimeoutError:
+                log.warning("presence: gave up on queued presence work while stopping")
+            await asyncio.gather(heartbeat, return_exceptions=True)
         subscriptions = [*self._room_subs.values(), *self._user_subs.values()]
-        if self._subscription is not None:
-            subscriptions.append(self._subscription)
-        self._subscription = None
+        for sub in (self._subscription, self._presence_sub):
+            if sub is not None:
+                subscriptions.append(sub)
+        self._subscription = self._presence_sub = None
         self._room_subs.clear()
         self._user_subs.clear()
         for subscription in subscriptions:
@@ -119,11 +155,14 @@ class Hub:
                 )
             for room_id in room_ids:
                 await self._join(session, room_id)
-            announce = user_id not in self._online and self.is_online(user_id)
-            if announce:
-                self._online.add(user_id)
-        if announce:
-            await self._announce(user_id, "online")
+            done = None
+            if user_id not in self.cluster.local and self.by_user.get(user_id):
+                announce = self.cluster.local_online(user_id)
+                done = self._note("delta", [user_id], "online")
+                if announce:
+                    done = self._queue(functools.partial(self._announce, user_id, "online"))
+        if done is not None:
+            await done  # so the announcement went out before the session hears `ready`
 
     async def detach(self, session: Session) -> None:
         """Forget a closed session; unsubscribe what nobody here needs; announce offline."""
@@ -132,15 +171,18 @@ class Hub:
         async with self._lock:
             await self._prune(session.rooms)
             session.rooms = set()
-            announce = False
-            if not self.is_online(user_id):
+            done = None
+            if not self.by_user.get(user_id):
                 subscription = self._user_subs.pop(user_id, None)
                 if subscription is not None:
                     await subscription.unsubscribe()
-                announce = user_id in self._online
-                self._online.discard(user_id)
-        if announce:
-            await self._announce(user_id, "offline")
+                if user_id in self.cluster.local:
+                    announce = self.cluster.local_offline(user_id)
+                    done = self._note("delta", [user_id], "offline")
+                    if announce:
+                        done = self._queue(functools.partial(self._announce, user_id, "offline"))
+        if done is not None:
+            await done
 
     async def _join(self, session: Session, room_id: str) -> None:
         if session.closed_code is not None:
@@ -159,6 +201,57 @@ class Hub:
                 subscription = self._room_subs.pop(room_id, None)
                 if subscription is not None:
                     await subscription.unsubscribe()
+
+    # --- cluster presence ------------------------------------------------------------------
+
+    def _queue(self, job: _Job) -> asyncio.Future[None]:
+        """Run `job` after every presence job queued before it; the future resolves once it
+        ran (failures are logged). A stopped hub drops the job: its `bye` covers the rest."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._presence_tasks:
+            self._outbox.put_nowait((job, done))
+        else:
+            done.set_result(None)
+        return done
+
+    def _note(
+        self, kind: Kind, users: list[str] | None = None, status: str = ""
+    ) -> asyncio.Future[None]:
+        """Queue a note to the other nodes; a snapshot/hello lists the local users when sent."""
+
+        async def send() -> None:
+            listed = sorted(self.cluster.local) if users is None else users
+            note = PresenceNote(kind, self.node_id, listed, status)
+            await self.app.broker.publish(PRESENCE_CHANNEL, note.encode())
+
+        return self._queue(send)
+
+    async def _presence_worker(self) -> None:
+        while (item := await self._outbox.get()) is not None:
+            job, done = item
+            try:
+                await job()
+            except Exception:
+                log.exception("presence: a queued job failed")
+            finally:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _heartbeat(self) -> None:
+        """Every heartbeat: tell the others who is online here; forget silent nodes."""
+        while True:
+            await asyncio.sleep(self._heartbeat_seconds)
+            self._note("snapshot")
+            for user_id in self.cluster.expire(time.monotonic()):
+                self._queue(functools.partial(self._announce, user_id, "offline"))
+
+    def _on_presence(self, data: bytes) -> None:
+        note = PresenceNote.decode(data)
+        if note is None or note.node == self.node_id:
+            return
+        self.cluster.heard(note, time.monotonic())
+        if note.kind == "hello":
+            self._note("snapshot")  # so the new node knows our users without waiting
 
     async def _announce(self, user_id: str, status: str) -> None:
         event = encode({"type": "presence", "user_id": user_id, "status": status})
@@ -237,7 +330,8 @@ class Hub:
             recent.popitem(last=False)
 
     def is_online(self, user_id: str) -> bool:
-        return bool(self.by_user.get(user_id))
+        """Online on any node of the cluster (as far as this node has heard)."""
+        return self.cluster.is_online(user_id, time.monotonic())
 
     @property
     def session_count(self) -> int:

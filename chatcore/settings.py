@@ -133,6 +133,26 @@ class ClientSettings(Section):
     )
 
 
+class PresenceSettings(Section):
+    """`[presence]`: how nodes of a cluster tell each other who is online."""
+
+    heartbeat_seconds: float = Field(
+        5.0, gt=0, le=3600, description="How often a node sends the others its online users."
+    )
+    ttl_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=86400,
+        description="A node not heard from for this long is dead: its users count as offline.",
+    )
+
+    @model_validator(mode="after")
+    def _ttl_outlasts_heartbeat(self) -> PresenceSettings:
+        if self.ttl_seconds <= self.heartbeat_seconds:
+            raise ValueError("ttl_seconds must be longer than heartbeat_seconds")
+        return self
+
+
 #: Sections every server and client has, whatever plugins are loaded.
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "server": ServerSettings,
@@ -142,6 +162,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "broker": BrokerSettings,
     "media": MediaSettings,
     "client": ClientSettings,
+    "presence": PresenceSettings,
 }
 
 
@@ -181,6 +202,7 @@ class Settings(_EnvOverFile):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
+    presence: PresenceSettings = Field(default_factory=PresenceSettings)
 
     def section(self, name: str, model: type[S]) -> S:
         """The section `name`, checked to be (a subclass of) `model`."""

@@ -46,7 +46,7 @@ def test_version():
 
 def test_check_config_accepts_the_shipped_configs():
     root = Path(__file__).parent.parent
-    for name in ("server.toml", "client.toml"):
+    for name in ("server.toml", "client.toml", "cluster.toml"):
         result = chatcore_cli("check-config", str(root / "config" / name))
         assert result.returncode == 0, result.stderr
         assert "ok" in result.stdout

@@ -1,0 +1,40 @@
+"""chatcore_redis: the Redis broker, selected by `[broker] url = "redis://..."` (or `rediss://`).
+
+Fan-out between the nodes of one service through Redis pub/sub (`chatcore[redis]`): at most once,
+a hint only (storage is the truth). The node reconnects by itself when Redis goes away.
+Configured by `[broker]` (`RedisBrokerSettings`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from chatcore.hookspecs import hookimpl
+from chatcore_redis.broker import BrokerUnavailable, RedisBroker, RedisSubscription, handles
+from chatcore_redis.settings import RedisBrokerSettings
+
+if TYPE_CHECKING:
+    from chatcore.app import App
+
+__all__ = [
+    "BrokerUnavailable",
+    "RedisBroker",
+    "RedisBrokerSettings",
+    "RedisSubscription",
+    "chatcore_broker",
+    "chatcore_settings_models",
+]
+
+
+@hookimpl
+def chatcore_settings_models() -> dict[str, type[BaseModel]]:
+    return {"broker": RedisBrokerSettings}
+
+
+@hookimpl
+def chatcore_broker(app: App) -> RedisBroker | None:
+    """A broker for this app when the broker URL's scheme is `redis` or `rediss`; else None."""
+    settings = app.settings.section("broker", RedisBrokerSettings)
+    return RedisBroker(settings) if handles(settings.url) else None
