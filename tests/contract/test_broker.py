@@ -5,9 +5,6 @@ the plugins' hooks and settings."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -17,19 +14,18 @@ from chatcore.app import App
 from chatcore.hooks import call_first
 from chatcore.interfaces import Broker
 from chatcore.testing.broker_contract import BrokerContract, Inbox
+from chatcore.testing.brokers import PrivateServer, nats_server, redis_server, running
 from chatcore.testing.server import free_port
 from chatcore.testing.services import (
     nats_url,
     redis_url,
     require_url,
-    services_required,
     unique_name,
 )
 from chatcore_memory import MemoryBroker
 from chatcore_nats import NatsBroker, NatsBrokerSettings, subject
 from chatcore_redis import BrokerUnavailable, RedisBroker, RedisBrokerSettings
 
-START_SECONDS = 10.0
 RECOVERY_SECONDS = 20.0
 
 
@@ -61,71 +57,16 @@ class TestNatsBroker(BrokerContract):
 # --- recovery: the broker's server dies and comes back on the same port ----------------------
 
 
-def need_binary(name: str, *candidates: str) -> str:
-    for candidate in candidates:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    reason = f"{name} is not installed (looked for {', '.join(candidates)})"
-    if services_required():
-        pytest.fail(f"{reason}; CHATCORE_REQUIRE_SERVICES=1 requires it")
-    pytest.skip(reason)
-
-
-class PrivateServer:
-    """A server process we own on a fixed free loopback port: stop it, start it again."""
-
-    def __init__(self, command: list[str], port: int) -> None:
-        self.command = command
-        self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.command[0]} did not start") from None
-                time.sleep(0.02)  # a process we do not control; bounded by the deadline
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None
-
-
 @pytest.fixture
 def private_redis() -> Iterator[PrivateServer]:
-    binary = need_binary("redis-server", "redis-server")
-    port = free_port()
-    server = PrivateServer(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        port,
-    )
-    server.start()
-    try:
+    with running(redis_server()) as server:
         yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture
 def private_nats() -> Iterator[PrivateServer]:
-    binary = need_binary("nats-server", "nats-server", "/usr/sbin/nats-server")
-    port = free_port()
-    server = PrivateServer([binary, "-a", "127.0.0.1", "-p", str(port)], port)
-    server.start()
-    try:
+    with running(nats_server()) as server:
         yield server
-    finally:
-        server.kill()
 
 
 async def delivered_again(broker: Broker, channel: str, inbox: Inbox) -> None:
