@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 import chatcore
+from chatcore.testing.rest import assert_error
 from chatcore.testing.server import ServerProcess, start_server
 from chatcore.testing.users import PASSWORD, new_user, unique_username
 
@@ -42,19 +43,6 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
 
 API = "/api/v1"
 
-
-def assert_error(reply: httpx.Response, status: int, code: str) -> str:
-    """The reply is the contract's error, exactly: `{"error": {"code", "message"}}`."""
-    assert reply.status_code == status, reply.text
-    assert reply.headers["content-type"].startswith("application/json")
-    body = reply.json()
-    assert list(body) == ["error"], body
-    assert sorted(body["error"]) == ["code", "message"], body
-    assert body["error"]["code"] == code, body
-    message = body["error"]["message"]
-    assert isinstance(message, str) and message.strip()
-    assert "Traceback" not in reply.text and 'File "' not in reply.text
-    return message
 
 
 def auth(user: TestUser | str) -> dict[str, str]:

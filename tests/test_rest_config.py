@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chatcore.testing.rest import assert_error
 from chatcore.testing.server import ServerProcess, start_server
 from chatcore.testing.users import PASSWORD, new_user, unique_username
 
@@ -123,17 +124,6 @@ def client(probe: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=probe.base_url, timeout=10) as http:
         yield http
 
-
-def assert_error(reply: httpx.Response, status: int, code: str) -> str:
-    """The reply is the contract's error, exactly: `{"error": {"code", "message"}}`."""
-    assert reply.status_code == status, reply.text
-    assert reply.headers["content-type"].startswith("application/json")
-    body = reply.json()
-    assert list(body) == ["error"] and sorted(body["error"]) == ["code", "message"], body
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"].strip()
-    assert "Traceback" not in reply.text and 'File "' not in reply.text
-    return str(body["error"]["message"])
 
 
 def login(

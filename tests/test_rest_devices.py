@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from chatcore.devices import MAX_DEVICES
+from chatcore.testing.rest import assert_error, ok
 from chatcore.testing.server import ServerProcess
 from chatcore.testing.users import TestUser, register_and_login
 
@@ -37,23 +38,6 @@ def me(client: httpx.Client) -> TestUser:
     return register_and_login(client, prefix="pusher")
 
 
-def ok(reply: httpx.Response, status: int = 200) -> Any:
-    assert reply.status_code == status, reply.text
-    if status == 204:
-        assert reply.content == b""
-        return None
-    assert reply.headers["content-type"].startswith("application/json")
-    return reply.json()
-
-
-def assert_error(reply: httpx.Response, status: int, code: str) -> str:
-    """The reply is the contract's error, exactly: `{"error": {"code", "message"}}`."""
-    assert reply.status_code == status, reply.text
-    body = reply.json()
-    assert list(body) == ["error"] and sorted(body["error"]) == ["code", "message"], body
-    assert body["error"]["code"] == code, body
-    assert "Traceback" not in reply.text
-    return str(body["error"]["message"])
 
 
 def register(http: httpx.Client, by: TestUser, body: Any) -> httpx.Response:

@@ -30,6 +30,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from chatcore.testing.rest import assert_error, ok
 from chatcore.testing.server import ServerProcess, start_server
 from chatcore.testing.users import PASSWORD, TestUser, unique_username
 from chatcore.testing.wsclient import WSClient
@@ -84,21 +85,6 @@ def eve(client: httpx.Client) -> TestUser:
     return new_user(client)
 
 
-def ok(reply: httpx.Response, status: int = 200) -> Any:
-    assert reply.status_code == status, reply.text
-    if status == 204:
-        return None
-    assert reply.headers["content-type"].startswith("application/json")
-    return reply.json()
-
-
-def assert_error(reply: httpx.Response, status: int, code: str) -> str:
-    assert reply.status_code == status, reply.text
-    assert reply.headers["content-type"].startswith("application/json")
-    body = reply.json()
-    assert list(body) == ["error"] and body["error"]["code"] == code, body
-    assert "Traceback" not in reply.text
-    return str(body["error"]["message"])
 
 
 def png(width: int = 40, height: int = 30, color: str = "red", mode: str = "RGB") -> bytes:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chatcore.testing.rest import assert_error, ok
 from chatcore.testing.server import ServerProcess
 from chatcore.testing.users import TestUser, register_and_login
 from chatcore.testing.wsclient import WSClient
@@ -60,28 +61,6 @@ def quiet(client: httpx.Client) -> tuple[TestUser, str]:
 def new_ref() -> str:
     return f"ref-{next(_refs)}"
 
-
-def assert_error(reply: httpx.Response, status: int, code: str) -> str:
-    """The reply is the contract's error, exactly: `{"error": {"code", "message"}}`."""
-    assert reply.status_code == status, reply.text
-    assert reply.headers["content-type"].startswith("application/json")
-    body = reply.json()
-    assert list(body) == ["error"], body
-    assert sorted(body["error"]) == ["code", "message"], body
-    assert body["error"]["code"] == code, body
-    message = body["error"]["message"]
-    assert isinstance(message, str) and message.strip()
-    assert "Traceback" not in reply.text and 'File "' not in reply.text
-    return str(message)
-
-
-def ok(reply: httpx.Response, status: int = 200) -> Any:
-    assert reply.status_code == status, reply.text
-    if status == 204:
-        assert reply.content == b""
-        return None
-    assert reply.headers["content-type"].startswith("application/json")
-    return reply.json()
 
 
 def direct(client: httpx.Client, a: TestUser, b: TestUser, status: int = 201) -> dict[str, Any]:
