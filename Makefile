@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint typecheck clean
+.PHONY: install serve test test-cluster lint typecheck clean
 
 install: $(STAMP)
 
@@ -21,6 +21,16 @@ serve: install
 
 test: install lint typecheck
 	$(BIN)/python -m pytest
+	$(MAKE) test-cluster
+
+# The core protocol suites again, each on a 2-node cluster (PostgreSQL + Redis, then
+# PostgreSQL + NATS) with consecutive clients on different nodes. Only the core modules: the
+# whole tests/e2e twice would add well over 4 minutes on a 2-core machine.
+CLUSTER_SUITES := $(addprefix tests/e2e/test_e2e_,ws_send.py sync.py messages.py rooms.py live.py crash.py)
+
+test-cluster: install
+	CHATCORE_TEST_CLUSTER=redis $(BIN)/python -m pytest $(CLUSTER_SUITES) -q
+	CHATCORE_TEST_CLUSTER=nats $(BIN)/python -m pytest $(CLUSTER_SUITES) -q
 
 lint: install
 	$(BIN)/ruff check chatcore plugins tests examples scripts bench

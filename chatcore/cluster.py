@@ -55,12 +55,14 @@ class PresenceNote:
     node: str
     users: list[str] = field(default_factory=list)  # snapshot/hello: all; delta: one
     status: str = ""  # delta only: "online" or "offline"
+    announced: bool = True  # delta only: whether the sender announced the change itself
 
     def encode(self) -> bytes:
         body: dict[str, Any] = {"kind": self.kind, "node": self.node}
         if self.kind == "delta":
             body["user"] = self.users[0]
             body["status"] = self.status
+            body["announced"] = self.announced
         elif self.kind in ("snapshot", "hello"):
             body["users"] = self.users
         return orjson.dumps(body)
@@ -77,7 +79,8 @@ class PresenceNote:
                 user, status = body["user"], body["status"]
                 if not isinstance(user, str) or status not in ("online", "offline"):
                     raise ValueError("delta")
-                return cls("delta", node, [user], status)
+                announced = body.get("announced", True)
+                return cls("delta", node, [user], status, announced is not False)
             if kind in ("snapshot", "hello"):
                 users = body["users"]
                 if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
@@ -105,6 +108,10 @@ class ClusterView:
         self._remote: dict[str, set[str]] = {}  # node -> its online users
         self._heard: dict[str, float] = {}  # node -> when last heard (caller's clock)
         self._where: dict[str, set[str]] = {}  # user -> remote nodes where online
+        # Users whose last session here closed while another node still had them: if that
+        # node's last session closes at the same moment, neither sees the user offline
+        # everywhere when its own change happens; the deltas settle who announces.
+        self._unannounced: set[str] = set()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -129,6 +136,7 @@ class ClusterView:
         """The user's first local session opened; True when they were offline everywhere."""
         was = self.is_online(user_id)
         self.local.add(user_id)
+        self._unannounced.discard(user_id)
         return not was
 
     def local_offline(self, user_id: str) -> bool:
@@ -136,32 +144,42 @@ class ClusterView:
         if user_id not in self.local:
             return False
         self.local.discard(user_id)
-        return not self.is_online(user_id)
+        if self.is_online(user_id):
+            self._unannounced.add(user_id)
+            return False
+        return True
 
     # --- other nodes -------------------------------------------------------------------------
 
-    def heard(self, note: PresenceNote, now: float) -> None:
-        """Apply a note from another node (never announces: its sender does)."""
+    def heard(self, note: PresenceNote, now: float) -> list[str]:
+        """Apply a note from another node. Its sender announces its own changes; the users
+        returned are the ones this node must announce offline: both nodes lost a user's last
+        session at once and neither announced, so the one with the smaller id does."""
         node = note.node
         if node == self.node_id:
-            return
+            return []
         if note.kind == "bye":
             self._drop(node)
-            return
+            return []
         self._heard[node] = now
         users = self._remote.setdefault(node, set())
         if note.kind == "delta":
             user = note.users[0]
             if note.status == "online":
                 self._add(node, user)
-            else:
-                self._remove(node, user)
-            return
+                return []
+            self._remove(node, user)
+            if user in self._unannounced and not self.is_online(user):
+                self._unannounced.discard(user)
+                if not note.announced and self.node_id < node:
+                    return [user]
+            return []
         fresh = set(note.users)
         for user in users - fresh:
             self._remove(node, user)
         for user in fresh - users:
             self._add(node, user)
+        return []
 
     def expire(self, now: float) -> list[str]:
         """Forget nodes silent for longer than the ttl; the users now offline everywhere that
@@ -171,6 +189,7 @@ class ClusterView:
         for node in dead:
             log.warning("presence: node %s silent over %.1fs; its users go offline", node, self.ttl)
             gone |= self._drop(node)
+        self._unannounced -= gone
         if not gone or self.nodes()[0] != self.node_id:
             return []
         return sorted(gone)

@@ -25,8 +25,9 @@ import orjson
 
 from chatcore.cluster import PRESENCE_CHANNEL, ClusterView, Kind, PresenceNote, new_node_id
 from chatcore.fanout import Envelope, pack, room_channel, unpack, user_channel
+from chatcore.ordering import RoomOrder
 from chatcore.presence import presence_audience
-from chatcore.wire import encode
+from chatcore.wire import encode, message_event
 
 if TYPE_CHECKING:
     from chatcore.app import App
@@ -79,6 +80,8 @@ class Hub:
         self._subscription: Subscription | None = None
         self._recently_ended: OrderedDict[str, float] = OrderedDict()
         self._room_subs: dict[str, Subscription] = {}
+        self._orders: dict[str, RoomOrder] = {}
+        self._membership_tasks: set[asyncio.Task[None]] = set()
         self._user_subs: dict[str, Subscription] = {}
         presence = app.settings.presence
         self.node_id = new_node_id()
@@ -112,6 +115,9 @@ class Hub:
             except TimeoutError:
                 log.warning("presence: gave up on queued presence work while stopping")
             await asyncio.gather(heartbeat, return_exceptions=True)
+        for task in list(self._membership_tasks):
+            task.cancel()
+        await asyncio.gather(*self._membership_tasks, return_exceptions=True)
         subscriptions = [*self._room_subs.values(), *self._user_subs.values()]
         for sub in (self._subscription, self._presence_sub):
             if sub is not None:
@@ -119,6 +125,9 @@ class Hub:
         self._subscription = self._presence_sub = None
         self._room_subs.clear()
         self._user_subs.clear()
+        for order in self._orders.values():
+            order.close()
+        self._orders.clear()
         for subscription in subscriptions:
             await subscription.unsubscribe()
 
@@ -178,7 +187,7 @@ class Hub:
                     await subscription.unsubscribe()
                 if user_id in self.cluster.local:
                     announce = self.cluster.local_offline(user_id)
-                    done = self._note("delta", [user_id], "offline")
+                    done = self._note("delta", [user_id], "offline", announced=announce)
                     if announce:
                         done = self._queue(functools.partial(self._announce, user_id, "offline"))
         if done is not None:
@@ -198,6 +207,9 @@ class Hub:
         for room_id in list(room_ids):
             if not self.rooms.get(room_id):
                 self.rooms.pop(room_id, None)
+                order = self._orders.pop(room_id, None)
+                if order is not None:
+                    order.close()
                 subscription = self._room_subs.pop(room_id, None)
                 if subscription is not None:
                     await subscription.unsubscribe()
@@ -215,13 +227,13 @@ class Hub:
         return done
 
     def _note(
-        self, kind: Kind, users: list[str] | None = None, status: str = ""
+        self, kind: Kind, users: list[str] | None = None, status: str = "", announced: bool = True
     ) -> asyncio.Future[None]:
         """Queue a note to the other nodes; a snapshot/hello lists the local users when sent."""
 
         async def send() -> None:
             listed = sorted(self.cluster.local) if users is None else users
-            note = PresenceNote(kind, self.node_id, listed, status)
+            note = PresenceNote(kind, self.node_id, listed, status, announced)
             await self.app.broker.publish(PRESENCE_CHANNEL, note.encode())
 
         return self._queue(send)
@@ -249,7 +261,8 @@ class Hub:
         note = PresenceNote.decode(data)
         if note is None or note.node == self.node_id:
             return
-        self.cluster.heard(note, time.monotonic())
+        for user_id in self.cluster.heard(note, time.monotonic()):
+            self._queue(functools.partial(self._announce, user_id, "offline"))
         if note.kind == "hello":
             self._note("snapshot")  # so the new node knows our users without waiting
 
@@ -291,28 +304,61 @@ class Hub:
         envelope, room_id = _routed(data, "room")
         if envelope is None:
             return
-        skip = envelope.header.get("skip_user")
         seq = envelope.seq
+        if seq is not None:  # a message: released in seq order (chatcore.ordering)
+            self._order_of(room_id).receive(seq, envelope.event)
+            return
+        skip = envelope.header.get("skip_user")
         for session in list(self.rooms.get(room_id, ())):
             if skip is None or session.user_id != skip:
-                session.deliver(room_id, seq, envelope.event)
+                session.deliver(room_id, None, envelope.event)
 
-    async def _on_user_event(self, data: bytes) -> None:
+    def _order_of(self, room_id: str) -> RoomOrder:
+        order = self._orders.get(room_id)
+        if order is None:
+
+            def release(seq: int, event: bytes) -> None:
+                for session in list(self.rooms.get(room_id, ())):
+                    session.deliver(room_id, seq, event)
+
+            async def fetch(after_seq: int, limit: int) -> list[tuple[int, bytes]]:
+                found = await self.app.storage.messages_after(room_id, after_seq, limit)
+                return [(m.seq, message_event(m)) for m in found]
+
+            order = self._orders[room_id] = RoomOrder(release, fetch)
+        return order
+
+    def _on_user_event(self, data: bytes) -> None:
         envelope, user_id = _routed(data, "user")
         if envelope is None:
             return
-        sessions = list(self.by_user.get(user_id, ()))
         room_id, members = envelope.header.get("room"), envelope.header.get("members")
         if room_id is not None and members is not None:
-            async with self._lock:
-                for session in sessions:
-                    if user_id in members:
-                        await self._join(session, room_id)
-                    else:
-                        session.rooms.discard(room_id)
-                        self.rooms.get(room_id, set()).discard(session)
-                if user_id not in members:
-                    await self._prune([room_id])
+            # Joining may subscribe, which waits on the broker, and it takes the hub's lock,
+            # whose holder may itself be waiting on the broker: never inside the broker's
+            # handler, which would stall the broker's reader (a deadlock on Redis).
+            task = asyncio.create_task(self._membership(user_id, room_id, members, envelope))
+            self._membership_tasks.add(task)
+            task.add_done_callback(self._membership_tasks.discard)
+            return
+        for session in list(self.by_user.get(user_id, ())):
+            session.deliver(None, None, envelope.event)
+
+    async def _membership(
+        self, user_id: str, room_id: str, members: list[str], envelope: Envelope
+    ) -> None:
+        """Join or leave a room for the user's sessions here, then give them the event (after
+        the subscription, so the room's next messages cannot be missed)."""
+        sessions = list(self.by_user.get(user_id, ()))
+        async with self._lock:
+            for session in sessions:
+                if user_id in members:
+                    await self._join(session, room_id)
+                else:
+                    session.rooms.discard(room_id)
+                    self.rooms.get(room_id, set()).discard(session)
+            if user_id not in members:
+                await self._prune([room_id])
         for session in sessions:
             session.deliver(None, None, envelope.event)
 

@@ -14,7 +14,7 @@ from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.hooks import call_filter, call_observers
 from chatcore.models import Draft, Message, Stored
 from chatcore.rooms import member_room, now_ms
-from chatcore.wire import encode
+from chatcore.wire import encode, message_event
 
 if TYPE_CHECKING:
     from chatcore.app import App
@@ -23,10 +23,6 @@ REF_MAX = 128
 HISTORY_LIMIT_DEFAULT = 50
 HISTORY_LIMIT_MAX = 500
 SENDABLE_KINDS = ("text", "media", "sticker")
-
-
-def message_event(message: Message) -> bytes:
-    return encode({"type": "message", "message": message.wire()})
 
 
 def updated_event(message: Message) -> bytes:

@@ -60,6 +60,7 @@ class Session:
         self.closed_code: int | None = None
         self.rooms: set[str] = set()  # rooms whose events reach this session (kept by the hub)
         self._sync_buffer: list[tuple[str, int, bytes]] | None = None  # set while syncing
+        self._before_ready: list[bytes] | None = []  # events that arrive before `ready` is sent
         self._bucket = TokenBucket(rate_per_second, rate_burst)
         self.typing_bucket = typing_bucket()
         self._commits: set[asyncio.Future[Stored]] = set()
@@ -84,6 +85,9 @@ class Session:
     def deliver(self, room_id: str | None, seq: int | None, data: bytes) -> None:
         """Send a fanned-out event. While a `sync` runs, message events (those with a seq)
         wait, so they can follow `synced` without repeating what the catch-up sent."""
+        if self._before_ready is not None:
+            self._before_ready.append(data)
+            return
         if self._sync_buffer is not None and room_id is not None and seq is not None:
             self._sync_buffer.append((room_id, seq, data))
             if len(self._sync_buffer) > SYNC_BUFFER_MAX:
@@ -181,13 +185,18 @@ class Session:
             self.send_error(ChatError(ErrorCode.UNAVAILABLE, "Storage is unavailable; try again."))
             self.close(CLOSE_TRY_AGAIN_LATER, "unavailable")
             return False
+        # Subscribe before `ready`, so an event sent to this user right after it (say, being
+        # added to a room by someone on another node) cannot miss the subscription; events
+        # arriving meanwhile wait and follow `ready`. Messages committed between reading the
+        # seqs and subscribing are what the client's `sync` is for.
+        await self.app.hub.attach(self, seqs)
         if self.closed_code is not None:  # its login ended meanwhile
             return False
         rooms = [{"room_id": room_id, "last_seq": seq} for room_id, seq in seqs.items()]
         self.send({"type": "ready", "user": user.wire(), "session_id": self.id, "rooms": rooms})
-        # Events from here on reach the session; anything committed between reading the seqs
-        # and subscribing is what the client's `sync` is for.
-        await self.app.hub.attach(self, seqs)
+        held, self._before_ready = self._before_ready or [], None
+        for data in held:
+            self.conn.send(data)
         return True
 
     def _refuse_auth(self, message: str) -> bool:

@@ -13,6 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from chatcore.errors import ChatError, ErrorCode, validation_message
+from chatcore.models import Message
 
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -106,3 +107,8 @@ def parse_frame(raw: str | bytes) -> ClientFrame:
 def encode(event: dict[str, Any]) -> bytes:
     """Encode a server event once; the same bytes go to every recipient."""
     return orjson.dumps(event)
+
+
+def message_event(message: Message) -> bytes:
+    """The `message` event of a stored message, encoded (fan-out, catch-up and repair)."""
+    return encode({"type": "message", "message": message.wire()})

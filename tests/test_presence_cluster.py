@@ -60,6 +60,23 @@ def test_online_is_announced_once_by_the_first_node_and_offline_by_the_last() ->
     assert a.local_offline("u") is False  # not local: nothing to announce
 
 
+def test_last_sessions_closing_at_once_on_two_nodes_are_announced_once() -> None:
+    """Both nodes lose the user's last session before hearing of the other's: neither sees
+    the user offline everywhere then, and the node with the smaller id announces it."""
+    a, b = ClusterView("a", ttl=15), ClusterView("b", ttl=15)
+    a.local_online("u")
+    b.local_online("u")
+    a.heard(note("delta", "b", "u", status="online"), now=0)
+    b.heard(note("delta", "a", "u", status="online"), now=0)
+    assert a.local_offline("u") is False  # b still has u, as far as a knows
+    assert b.local_offline("u") is False  # and the same on b
+    from_a = PresenceNote("delta", "a", ["u"], "offline", announced=False)
+    from_b = PresenceNote("delta", "b", ["u"], "offline", announced=False)
+    assert a.heard(from_b, now=1) == ["u"]  # a < b: a announces
+    assert b.heard(from_a, now=1) == []
+    assert not a.is_online("u") and not b.is_online("u")
+
+
 def test_a_silent_node_expires_after_the_ttl_and_the_smallest_survivor_announces() -> None:
     views = {n: ClusterView(n, ttl=10) for n in ("n1", "n2", "n3")}
     views["n3"].local_online("gone")
