@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test test-cluster lint typecheck clean
+.PHONY: install serve test test-cluster lint typecheck clean bench bench-tools
 
 install: $(STAMP)
 
@@ -31,6 +31,15 @@ CLUSTER_SUITES := $(addprefix tests/e2e/test_e2e_,ws_send.py sync.py messages.py
 test-cluster: install
 	CHATCORE_TEST_CLUSTER=redis $(BIN)/python -m pytest $(CLUSTER_SUITES) -q
 	CHATCORE_TEST_CLUSTER=nats $(BIN)/python -m pytest $(CLUSTER_SUITES) -q
+
+# chatcore against a bare Python relay and a Node relay, same run (about 3 minutes; needs node
+# and taskset; PostgreSQL for the storage rows). Results land in bench/results/.
+bench: install bench-tools
+	$(BIN)/python bench/harness.py $(BENCH_ARGS)
+
+bench-tools:
+	@command -v node >/dev/null || { echo "make bench needs Node.js (node) for its load generator"; exit 1; }
+	test -d bench/node/node_modules/ws || npm ci --prefix bench/node --no-audit --no-fund
 
 lint: install
 	$(BIN)/ruff check chatcore plugins tests examples scripts bench
