@@ -46,7 +46,7 @@ ContactEvent = Literal["invited", "accepted", "removed"]
 NOT_ACCEPTED = "This user does not accept messages from you."
 YOU_BLOCKED = "You have blocked this user; unblock them first."
 
-#: Rooms remembered per node for the check of sends (see `check_send`).
+#: Rooms remembered per node for the check of typing (see `check_send`).
 ROOM_CACHE_MAX = 50_000
 _ROOM_CACHE_KEY = "chatcore.contacts.direct_pairs"
 
@@ -266,23 +266,37 @@ async def blocked_users(app: App, user_id: str) -> list[User]:
 # --- enforcement in rooms and sends -----------------------------------------------------------
 
 
-async def check_can_talk(app: App, user_id: str, peer_id: str) -> None:
-    """Refuse (`forbidden`) when either user blocks the other: the blocker is told why, the
-    blocked user only that the other does not accept it."""
-    i_block, blocks_me = await app.storage.block_state(user_id, peer_id)
+def block_refusal(i_block: bool, blocks_me: bool) -> ChatError | None:
+    """The refusal of something between two users across a block (None: no block): the
+    blocker is told why, the blocked user only that the other does not accept it.
+
+    Storage answers a message stored across a block with this same error (see
+    `Storage.store_messages`), so that every refusal of a blocked send reads alike.
+    """
     if i_block:
-        raise _forbidden(YOU_BLOCKED)
+        return _forbidden(YOU_BLOCKED)
     if blocks_me:
-        raise _forbidden(NOT_ACCEPTED)
+        return _forbidden(NOT_ACCEPTED)
+    return None
+
+
+async def check_can_talk(app: App, user_id: str, peer_id: str) -> None:
+    """Refuse (`forbidden`) when either user blocks the other (see `block_refusal`)."""
+    refusal = block_refusal(*await app.storage.block_state(user_id, peer_id))
+    if refusal is not None:
+        raise refusal
 
 
 async def check_send(app: App, sender_id: str, room_id: str) -> None:
-    """Refuse a send into a direct room across a block (see `check_can_talk`).
+    """Refuse typing into a direct room across a block (see `check_can_talk`).
+
+    Message sends do not come here: storage refuses a message across a block inside the
+    transaction that stores it (`Storage.store_messages`), at no extra round trip per send.
 
     A room's kind and a direct room's two members never change, so each node remembers them
-    (bounded, least recently used first out): a send into a group room costs no storage call
-    after its room's first; one into a direct room costs one lookup of the pair's blocks.
-    A room the sender is not in is left to storage, which answers `not_found`.
+    (bounded, least recently used first out): a call for a group room costs no storage call
+    after its room's first; one for a direct room costs one lookup of the pair's blocks.
+    A room the sender is not in is left to the caller.
     """
     cache: OrderedDict[str, tuple[str, ...] | None] = app.state.setdefault(
         _ROOM_CACHE_KEY, OrderedDict()

@@ -83,6 +83,8 @@ class Hub:
         self._orders: dict[str, RoomOrder] = {}
         self._membership_tasks: set[asyncio.Task[None]] = set()
         self._user_subs: dict[str, Subscription] = {}
+        # Bound once: every user's subscription shares it instead of holding its own.
+        self._user_handler = self._on_user_event
         presence = app.settings.presence
         self.node_id = new_node_id()
         self.cluster = ClusterView(self.node_id, presence.ttl_seconds)
@@ -160,7 +162,7 @@ class Hub:
         async with self._lock:
             if user_id not in self._user_subs:
                 self._user_subs[user_id] = await self.app.broker.subscribe(
-                    user_channel(user_id), self._on_user_event
+                    user_channel(user_id), self._user_handler
                 )
             for room_id in room_ids:
                 await self._join(session, room_id)

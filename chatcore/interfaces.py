@@ -184,6 +184,10 @@ class Storage(Lifecycle, ContactStorage, MediaStorage, DeviceStorage, Protocol):
 
     Usernames are unique case-insensitively and keep the case they were registered with.
     Times are integer milliseconds since the epoch. Ids are opaque strings made by the storage.
+
+    Optional attribute `write_lanes: int` (1 when absent): how many `store_messages` calls
+    for *different* rooms may run at once. The message writer (`chatcore.writer`) then keeps
+    that many batches in flight, each room always in the same lane.
     """
 
     async def ping(self) -> None:
@@ -281,11 +285,14 @@ class Storage(Lifecycle, ContactStorage, MediaStorage, DeviceStorage, Protocol):
 
         For each draft, in order: a message with the same (sender_id, room_id, ref) already
         stored is returned unchanged (`created=False`, nothing written); a sender who is not a
-        member answers `ChatError(not_found)`; a `reply_to` that is not a message of the room
-        answers `ChatError(bad_request)`; otherwise the message gets the room's next seq
-        (allocated inside this transaction: no gaps, no reuse, also with concurrent writers on
-        other nodes) and `created=True`. An error for one draft writes nothing for it and does
-        not affect the others. When this returns, every created message is durable.
+        member answers `ChatError(not_found)`; in a direct room where either member blocks the
+        other, the error of `chatcore.contacts.block_refusal` for the sender (`forbidden`: the
+        blocker reads of their block, the blocked user only that the other does not accept
+        it); a `reply_to` that is not a message of the room answers `ChatError(bad_request)`;
+        otherwise the message gets the room's next seq (allocated inside this transaction: no
+        gaps, no reuse, also with concurrent writers on other nodes) and `created=True`. An
+        error for one draft writes nothing for it and does not affect the others. When this
+        returns, every created message is durable.
         """
 
     async def find_message_by_ref(self, sender_id: str, room_id: str, ref: str) -> Message | None:
@@ -425,7 +432,8 @@ class Connection(Protocol):
     """What a transport gives a WebSocket session: a way to write and a way to close.
 
     `send` never waits: it queues the bytes (one JSON text frame) in a bounded buffer; when the
-    buffer overflows the transport closes the connection with 1013.
+    buffer overflows the transport closes the connection with 1013. A session that sends in
+    bulk (catch-up) awaits `drain` between batches, so its own output never overflows it.
     """
 
     remote_address: str | None
@@ -433,3 +441,7 @@ class Connection(Protocol):
     def send(self, data: bytes) -> None: ...
 
     def close(self, code: int, reason: str = "") -> None: ...
+
+    async def drain(self) -> None:
+        """Return once what was sent so far is (mostly) handed to the network: at once when the
+        client keeps up, later when it reads slowly; at once too when the connection is gone."""

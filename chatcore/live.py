@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 
 FrameHandler = Callable[["Session", Any], Awaitable[None]]
 
-#: Catch-up reads storage in batches of this many messages per room.
-SYNC_BATCH = 500
+#: Catch-up reads storage in batches of this many messages per room: as many as one sync
+#: sends by default (`max_sync_messages`), so that a room costs one query per sync.
+SYNC_BATCH = 1000
+#: Catch-up waits for the client to read (`Connection.drain`) after every this many bytes.
+SYNC_DRAIN_BYTES = 64 * 1024
 #: Typing events a session may send: a burst, then this many a second; the rest are dropped
 #: (typing is a hint, so an error for each would only add noise).
 TYPING_BURST, TYPING_RATE = 4, 2.0
@@ -69,18 +72,29 @@ async def sync(session: Session, frame: SyncFrame) -> None:
         for room_id, last_seq in (await storage.room_seqs(session.user_id)).items():
             start = frame.rooms.get(room_id, 0)
             highest, count = min(start, last_seq), 0
-            while count < limit:
+            while True:
                 want = min(SYNC_BATCH, limit - count)
-                batch = await storage.messages_after(room_id, highest, want)
+                # The room's last batch of this sync reads one message more: whether any are
+                # left over (has_more), without a query of its own.
+                final = want == limit - count
+                batch = await storage.messages_after(room_id, highest, want + 1 if final else want)
+                if len(batch) > want:
+                    batch = batch[:want]
+                    has_more[room_id] = True
+                queued = 0
                 for message in batch:
-                    session.send_encoded(messages.message_event(message))
+                    data = messages.message_event(message)
+                    session.send_encoded(data)
+                    queued += len(data)
+                    if queued >= SYNC_DRAIN_BYTES:
+                        # A catch-up may be megabytes: never queue much more than this ahead
+                        # of what the client reads (the send buffer's bound would close it).
+                        await session.conn.drain()
+                        queued = 0
                 if batch:
                     highest, count = batch[-1].seq, count + len(batch)
-                if len(batch) < want:
+                if final or len(batch) < want:
                     break
-            else:
-                if await storage.messages_after(room_id, highest, 1):
-                    has_more[room_id] = True
             synced[room_id] = highest
             if frame.since_ts is not None and start > 0:
                 for message in await storage.updated_since(room_id, frame.since_ts, start):
@@ -101,8 +115,12 @@ async def typing(session: Session, frame: TypingFrame) -> None:
     # No typing across a block either (one lookup in a direct room, none in a group).
     await contacts.check_send(session.app, session.user_id, frame.room_id)
     event = encode(
-        {"type": "typing", "room_id": frame.room_id, "user_id": session.user_id,
-         "active": frame.active}
+        {
+            "type": "typing",
+            "room_id": frame.room_id,
+            "user_id": session.user_id,
+            "active": frame.active,
+        }
     )
     await session.app.hub.publish_room(frame.room_id, event, skip_user=session.user_id)
 

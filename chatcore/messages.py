@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from chatcore import contacts, media
+from chatcore import media
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.hooks import call_filter, call_observers
 from chatcore.models import Draft, Message, Stored
@@ -96,12 +96,11 @@ async def prepare(app: App, sender_id: str, room_id: str, fields: dict[str, Any]
     try:
         draft = _check_draft(app, {k: fields.get(k) for k in _DRAFT_KEYS} | {"room_id": room_id})
         await _check_attachment(app, sender_id, draft)
-        # No send into a direct room across a block. Group rooms cost no storage call here
-        # after their first send on this node (see contacts.check_send).
-        await contacts.check_send(app, sender_id, room_id)
+        # A send into a direct room across a block is refused by `store_messages`, inside its
+        # transaction (after the retry check): no storage call per send here.
     except ChatError:
         # A retry is answered with the original whatever it carries now (even invalid
-        # content, or a block made since): only a send that was never stored is refused.
+        # content): only a send that was never stored is refused.
         if existing := await app.storage.find_message_by_ref(sender_id, room_id, ref):
             return Stored(message=existing, created=False)
         raise

@@ -84,6 +84,12 @@ class Draft(Model):
     reply_to: str | None = None
     ts: int
 
+    def wire(self) -> dict[str, Any]:
+        # Every field is a JSON scalar (str, int, bool or None), so this is exactly
+        # `model_dump(mode="json", exclude_none=True)` (same keys, same order) at a fraction of
+        # its cost: catch-up and fan-out encode messages by the thousand.
+        return {name: value for name, value in self.__dict__.items() if value is not None}
+
 
 class Message(Draft):
     """A stored message (PROTOCOL.md, Messages). A deleted one keeps its seq, with body ""."""
@@ -92,6 +98,28 @@ class Message(Draft):
     seq: int
     edited_ts: int | None = None
     deleted: bool = False
+
+    @classmethod
+    def trusted(cls, values: dict[str, Any]) -> Message:
+        """A Message from values that are valid already, without validating them again: a
+        stored row (a bool for `deleted`), or a validated Draft's fields with a new id and seq.
+
+        `values` must hold every field, with its declared type, in the declared order (the
+        order `wire()` keeps); the Message keeps the dict itself. It is equal to the validated
+        `Message(**values)`, for a fraction of the cost: catch-up makes thousands at a time.
+        """
+        message = cls.__new__(cls)
+        # What pydantic's own `model_construct` sets, minus its per-field work.
+        _setattr(message, "__dict__", values)
+        _setattr(message, "__pydantic_fields_set__", set(_MESSAGE_FIELDS))
+        _setattr(message, "__pydantic_extra__", None)
+        _setattr(message, "__pydantic_private__", None)
+        return message
+
+
+#: Message's fields in their declared order (the order `wire()` keeps).
+_MESSAGE_FIELDS = tuple(Message.model_fields)
+_setattr = object.__setattr__  # past the frozen model's own __setattr__
 
 
 class Stored(Model):

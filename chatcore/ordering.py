@@ -59,6 +59,8 @@ class RoomOrder:
         self._release(seq, event)
 
     def _drain(self) -> None:
+        if not self._held:  # the usual case: events arrive in order
+            return
         assert self.last is not None
         while (event := self._held.pop(self.last + 1, None)) is not None:
             self._emit(self.last + 1, event)

@@ -24,7 +24,7 @@ from chatcore.wire import AuthFrame, FrameError, encode, parse_frame
 if TYPE_CHECKING:
     from chatcore.app import App
     from chatcore.interfaces import Connection
-    from chatcore.models import Identity, Stored, User
+    from chatcore.models import Identity, Stored
 
 log = logging.getLogger("chatcore.session")
 
@@ -41,7 +41,28 @@ FIRST_FRAME = 'The first frame must be {"type": "auth", "token": ACCESS_TOKEN}.'
 
 
 class Session:
-    """The state of one connection: unauthenticated, then ready."""
+    """The state of one connection: unauthenticated, then ready.
+
+    A node holds one per open connection, mostly idle, so a session is kept small: slots, and
+    state that few sessions ever need (the typing bucket, the set of pending commits) is made
+    on first use.
+    """
+
+    __slots__ = (
+        "_before_ready",
+        "_bucket",
+        "_close_after",
+        "_commits",
+        "_refused_in_a_row",
+        "_sync_buffer",
+        "_typing_bucket",
+        "app",
+        "closed_code",
+        "conn",
+        "id",
+        "identity",
+        "rooms",
+    )
 
     def __init__(
         self,
@@ -56,16 +77,24 @@ class Session:
         self.conn = conn
         self.id = uuid.uuid4().hex
         self.identity: Identity | None = None
-        self.user: User | None = None
         self.closed_code: int | None = None
         self.rooms: set[str] = set()  # rooms whose events reach this session (kept by the hub)
         self._sync_buffer: list[tuple[str, int, bytes]] | None = None  # set while syncing
         self._before_ready: list[bytes] | None = []  # events that arrive before `ready` is sent
         self._bucket = TokenBucket(rate_per_second, rate_burst)
-        self.typing_bucket = typing_bucket()
-        self._commits: set[asyncio.Future[Stored]] = set()
+        self._typing_bucket: TokenBucket | None = None
+        self._commits: set[asyncio.Future[Stored]] | None = None
         self._refused_in_a_row = 0
         self._close_after = rate_close_after
+
+    @property
+    def typing_bucket(self) -> TokenBucket:
+        """Flood control of `typing` frames, made by the first one (a new bucket is full, so
+        making it late refuses nothing it would not have refused)."""
+        bucket = self._typing_bucket
+        if bucket is None:
+            bucket = self._typing_bucket = typing_bucket()
+        return bucket
 
     # --- output ---------------------------------------------------------------------------------
 
@@ -108,10 +137,13 @@ class Session:
 
     def await_commit(self, ref: str, commit: asyncio.Future[Stored]) -> None:
         """Answer `ref` with its ack (or error) once `commit` resolves."""
-        self._commits.add(commit)
+        commits = self._commits
+        if commits is None:
+            commits = self._commits = set()
+        commits.add(commit)
 
         def answer(done: asyncio.Future[Stored]) -> None:
-            self._commits.discard(done)
+            commits.discard(done)
             if done.cancelled():
                 return
             error = done.exception()
@@ -176,7 +208,8 @@ class Session:
         # awaits between the check and `add`, so no logout can slip in between.
         if self.app.hub.login_ended_recently(identity.login_id):
             return self._refuse_auth("This login has ended; sign in again.")
-        self.identity, self.user = identity, user
+        # The user record serves `ready` only; it is not kept (an idle session holds no copy).
+        self.identity = identity
         self.app.hub.add(self)
         try:
             seqs = await self.app.storage.room_seqs(user.id)

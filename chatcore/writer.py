@@ -3,8 +3,13 @@
 A durable commit costs about the same for one message as for a hundred, so the writer takes
 whatever sends are waiting, stores them in one `Storage.store_messages` call, and then — still
 in one task, in seq order — hands every new message to the fan-out before it answers the
-senders. One writer task means the events of a room leave this node in seq order, and a
-commit's cost is shared by everyone who was waiting for it.
+senders. A commit's cost is shared by everyone who was waiting for it.
+
+A storage that can commit several transactions at once (PostgreSQL: row locks per room) says so
+with `write_lanes`; the writer then runs that many batches at a time, each room always in the
+same lane. One lane per room means a room's messages are stored and leave this node in seq
+order, and one client's pipelined sends to a room keep their order; rooms in different lanes
+no longer wait for each other's commits. SQLite has one writer, so it keeps one lane.
 """
 
 from __future__ import annotations
@@ -27,20 +32,59 @@ Publish = Callable[[Sequence["Stored"]], Awaitable[None]]
 
 
 class MessageWriter:
-    def __init__(self, storage: Storage, publish: Publish, max_batch: int = 512) -> None:
+    """Stores sends in batches; `lanes` batches may be in flight at once (see the module)."""
+
+    def __init__(
+        self, storage: Storage, publish: Publish, max_batch: int = 512, lanes: int = 1
+    ) -> None:
+        self._lanes = [_Lane(storage, publish, max_batch, n) for n in range(max(1, lanes))]
+        self._closing = False
+        self._started = False
+
+    async def start(self) -> None:
+        for lane in self._lanes:
+            lane.start()
+        self._started = True
+
+    async def close(self) -> None:
+        """Store what is already waiting, then stop."""
+        self._closing = True
+        for lane in self._lanes:
+            await lane.close()
+
+    def enqueue(self, draft: Draft) -> asyncio.Future[Stored]:
+        """Queue one message for the next batch of its room's lane; the future resolves once it
+        is durable and published (or fails with a ChatError). A lane stores drafts in the order
+        they are queued, so one client's pipelined sends to a room keep their order."""
+        if self._closing or not self._started:
+            raise ChatError(ErrorCode.UNAVAILABLE, "The server is shutting down; send again.")
+        lanes = self._lanes
+        lane = lanes[0] if len(lanes) == 1 else lanes[hash(draft.room_id) % len(lanes)]
+        return lane.enqueue(draft)
+
+    async def submit(self, draft: Draft) -> Stored:
+        """Store one message and return it once durable and published."""
+        return await self.enqueue(draft)
+
+
+class _Lane:
+    """One writer task and its queue: one batch in flight at a time."""
+
+    def __init__(self, storage: Storage, publish: Publish, max_batch: int, number: int) -> None:
         self._storage = storage
         self._publish = publish
         self._max_batch = max_batch
+        self._number = number
         self._pending: list[tuple[Draft, asyncio.Future[Stored]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="chatcore-message-writer")
+    def start(self) -> None:
+        name = f"chatcore-message-writer-{self._number}"
+        self._task = asyncio.create_task(self._run(), name=name)
 
     async def close(self) -> None:
-        """Store what is already waiting, then stop."""
         self._closing = True
         self._wakeup.set()
         if self._task is not None:
@@ -48,19 +92,10 @@ class MessageWriter:
             self._task = None
 
     def enqueue(self, draft: Draft) -> asyncio.Future[Stored]:
-        """Queue one message for the next batch; the future resolves once it is durable and
-        published (or fails with a ChatError). Drafts are stored in the order they are queued,
-        so one client's pipelined sends keep their order."""
-        if self._closing or self._task is None:
-            raise ChatError(ErrorCode.UNAVAILABLE, "The server is shutting down; send again.")
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._pending.append((draft, future))
         self._wakeup.set()
         return future
-
-    async def submit(self, draft: Draft) -> Stored:
-        """Store one message and return it once durable and published."""
-        return await self.enqueue(draft)
 
     async def _run(self) -> None:
         while True:

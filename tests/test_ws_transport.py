@@ -153,9 +153,11 @@ async def test_a_client_that_does_not_read_is_closed_1013_after_everything_in_or
         for index in range(10_000):  # at most 160 MiB: far beyond any socket buffer
             conn.send(b'{"i": %d, "pad": "%s"}' % (index, event))
             sent.append(index)
-            if conn.buffered > limit:
-                break
+            # Frames are written at the end of the event loop's turn; the bound is checked
+            # there, and closes the connection after the frame that overflowed it.
             await asyncio.sleep(0)  # let the kernel take what it can, as between events
+            if conn.closing:
+                break
         assert conn.buffered > limit
         conn.send(b'{"i": -1}')  # after the close: dropped
         overflowed.set()
@@ -174,6 +176,53 @@ async def test_a_client_that_does_not_read_is_closed_1013_after_everything_in_or
                     received.append(json.loads(raw)["i"])
     assert received == sent
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+
+@pytest.mark.anyio
+async def test_drain_waits_for_a_slow_reader_so_bulk_sends_never_overflow_the_buffer() -> None:
+    """A bulk sender (catch-up) that awaits `drain` after every few KB never queues much more
+    than that ahead of the client: with a client that reads late, `drain` waits instead of the
+    buffer overflowing, and once the client reads, everything arrives in order, with no 1013."""
+    limit = 64 * 1024
+    event = b"y" * 8 * 1024
+    count = 320  # 2.5 MiB in all: far over the bound
+    blocked = asyncio.Event()
+    finished = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        # Small kernel buffers on both ends, so the client's not reading shows within KBs.
+        ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+        conn = WsConnection(ws, send_buffer_bytes=limit, close_timeout=WAIT)
+        for index in range(count):
+            conn.send(b'{"i": %d, "pad": "%s"}' % (index, event))
+            if index % 2:  # every 16 KiB, as live.sync does every SYNC_DRAIN_BYTES
+                drained = asyncio.ensure_future(conn.drain())
+                done, _ = await asyncio.wait({drained}, timeout=0.01)
+                if not done:
+                    blocked.set()  # the client is not reading: drain holds the sender back
+                await drained
+                assert not conn.closing, "the bound was never crossed"
+        conn.send(b'{"i": -1}')
+        finished.set()
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        client.connect(("127.0.0.1", port))
+        url = f"ws://127.0.0.1:{port}"
+        async with connect(url, sock=client, max_queue=1, max_size=None) as ws:
+            await asyncio.wait_for(blocked.wait(), WAIT)  # the client has read nothing yet
+            received = []
+            while True:
+                raw = await asyncio.wait_for(ws.recv(), WAIT)
+                assert isinstance(raw, str)
+                received.append(json.loads(raw)["i"])
+                if received[-1] == -1:
+                    break
+            await asyncio.wait_for(finished.wait(), WAIT)
+    assert received == [*range(count), -1]
 
 
 # --- graceful stop --------------------------------------------------------------------------------

@@ -30,8 +30,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
+import orjson
 import pytest
 
+from chatcore.contacts import NOT_ACCEPTED, YOU_BLOCKED
 from chatcore.errors import ChatError, ErrorCode
 from chatcore.interfaces import Storage
 from chatcore.models import (
@@ -45,6 +47,7 @@ from chatcore.models import (
     User,
     WebPushKeys,
 )
+from chatcore.wire import message_event
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"  # the stored form of some password
 FAR = 10**13  # an expiry far in the future (ms)
@@ -690,6 +693,46 @@ class StorageContract:
         assert await storage.store_messages([]) == []
 
     @pytest.mark.anyio
+    async def test_messages_returned_are_plain_models_on_the_wire(self, storage: Storage) -> None:
+        """Every way a message comes back (stored, repeated, read, listed) gives a Message
+        equal to its validated copy, whose `message` event is what the contract shows: the
+        fields as JSON, those that are None left out."""
+        alice, bob = await make_users(storage, "alice", "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        (text,) = await store(storage, draft(room, alice, "t", body="héllo", ts=5))
+        (media,) = await store(storage, draft(room, bob, "m", kind="media", media_id="md", ts=6))
+        (reply,) = await store(storage, draft(room, bob, "r", reply_to=text.id, ts=7))
+        deleted = await storage.delete_message(room.id, media.id, now_ts=8)
+        edited = await storage.edit_message(room.id, text.id, "edited", now_ts=9)
+        (again,) = await storage.store_messages([draft(room, bob, "r")])
+        view = await storage.room_view(room.id, alice.id)
+        assert view is not None and view.last_message is not None
+        found = [
+            text,
+            media,
+            reply,
+            deleted,
+            edited,
+            again.message if isinstance(again, Stored) else None,
+            view.last_message,
+            *await storage.messages_after(room.id, 0, 10),
+            *await storage.messages_before(room.id, None, 10),
+            *await storage.updated_since(room.id, 0, 10),
+            await storage.get_message(room.id, reply.id),
+            await storage.find_message_by_ref(bob.id, room.id, "m"),
+        ]
+        for message in found:
+            assert isinstance(message, Message)
+            validated = Message.model_validate(message.model_dump())
+            assert message == validated and message.model_fields_set == validated.model_fields_set
+            shown = orjson.loads(message_event(message))["message"]
+            assert shown == validated.model_dump(mode="json", exclude_none=True)
+            assert list(shown) == list(validated.model_dump(exclude_none=True))  # same order
+            assert shown["deleted"] is message.deleted and type(message.deleted) is bool
+        assert deleted is not None and deleted.deleted and "media_id" not in deleted.wire()
+        assert edited is not None and edited.wire()["edited_ts"] == 9
+
+    @pytest.mark.anyio
     async def test_same_key_in_one_batch_stores_one_message(self, storage: Storage) -> None:
         alice, bob = await make_users(storage, "alice", "bob")
         room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
@@ -769,6 +812,90 @@ class StorageContract:
         await storage.remove_member(group.id, bob.id)
         (refused,) = await storage.store_messages([draft(group, bob, "late")])
         assert isinstance(refused, ChatError) and refused.code is ErrorCode.NOT_FOUND
+
+    @pytest.mark.anyio
+    async def test_a_batch_across_rooms_judges_each_draft_as_if_alone(
+        self, storage: Storage
+    ) -> None:
+        """Drafts for several rooms, interleaved, with retries, replies, blocks and refusals:
+        each answered as a batch of its own would be, each room's seqs gapless in draft order;
+        the same batch again answers every stored draft with its message."""
+        alice, bob, carol = await make_users(storage, "alice", "bob", "carol")
+        direct, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        blocked, _ = await storage.create_direct_room(alice.id, carol.id, now_ts=1)
+        group = await storage.create_group_room(alice.id, "g", [bob.id, carol.id], now_ts=1)
+        (earlier,) = await store(storage, draft(direct, alice, "earlier", ts=2))
+        (in_group,) = await store(storage, draft(group, carol, "earlier", ts=3))
+        await storage.block(carol.id, alice.id, now_ts=4)
+        batch = [
+            draft(direct, alice, "x", reply_to=earlier.id, ts=10),
+            draft(group, bob, "x", kind="media", body="", media_id="md", ts=11),
+            draft(blocked, alice, "x"),  # carol blocks alice: alice is only "not accepted"
+            draft(group, carol, "y", reply_to=earlier.id),  # another room's message
+            draft(direct, alice, "earlier", body="again"),  # a retry: the original
+            draft(group, alice, "z", reply_to=in_group.id, ts=12),
+            draft(direct, bob, "x", kind="sticker", body="", sticker_id="st", ts=13),
+            draft(blocked, carol, "y"),  # the blocker: told why
+            draft(direct, alice, "x", body="twice"),  # the first draft's key
+            draft("no-such-room", alice, "x"),
+            draft(group, alice, "r" * 129),  # too long a ref
+        ]
+        results = await storage.store_messages(batch)
+        answers = [
+            r.code if isinstance(r, ChatError) else (r.message.seq, r.created) for r in results
+        ]
+        assert answers == [
+            (2, True),
+            (2, True),
+            ErrorCode.FORBIDDEN,
+            ErrorCode.BAD_REQUEST,
+            (1, False),
+            (3, True),
+            (3, True),
+            ErrorCode.FORBIDDEN,
+            (2, False),
+            ErrorCode.NOT_FOUND,
+            ErrorCode.BAD_REQUEST,
+        ]
+        said = [r.message for r in results if isinstance(r, ChatError)][:3:2]
+        assert said == [NOT_ACCEPTED, YOU_BLOCKED]
+        stored = [r.message for r in results if isinstance(r, Stored)]
+        assert stored[2] == earlier and stored[5] == stored[0]
+        d1, g1, g2, d2 = stored[0], stored[1], stored[3], stored[4]
+        assert (d1.reply_to, d1.body, d1.ts, d2.sticker_id, d2.kind) == (
+            earlier.id,
+            "body of x",
+            10,
+            "st",
+            "sticker",
+        )
+        assert (g1.media_id, g1.body, g1.sender_id, g2.reply_to) == ("md", "", bob.id, in_group.id)
+        assert await storage.messages_after(direct.id, 0, 10) == [earlier, d1, d2]
+        assert await storage.messages_after(group.id, 0, 10) == [in_group, g1, g2]
+        assert await storage.messages_after(blocked.id, 0, 10) == []
+        rooms = [await storage.get_room(room.id) for room in (direct, group, blocked)]
+        assert [(r.last_seq, r.last_ts) for r in rooms if r is not None] == [
+            (3, 13),
+            (3, 12),
+            (0, 1),
+        ]
+        again = await storage.store_messages(batch)
+        assert [r.message for r in again if isinstance(r, Stored)] == [
+            d1,
+            g1,
+            earlier,
+            g2,
+            d2,
+            d1,
+        ]
+        assert not any(r.created for r in again if isinstance(r, Stored))
+        assert [r.code for r in again if isinstance(r, ChatError)] == [
+            ErrorCode.FORBIDDEN,
+            ErrorCode.BAD_REQUEST,
+            ErrorCode.FORBIDDEN,
+            ErrorCode.NOT_FOUND,
+            ErrorCode.BAD_REQUEST,
+        ]
 
     @pytest.mark.anyio
     async def test_concurrent_batches_keep_seqs_gapless(self, storage: Storage) -> None:
@@ -1149,6 +1276,53 @@ class StorageContract:
             await storage.block(me.id, "no-such-user", now_ts=1)
         assert caught.value.code is ErrorCode.NOT_FOUND
         assert await storage.blocked_users(me.id) == []
+
+    @pytest.mark.anyio
+    async def test_a_block_refuses_messages_in_the_pairs_direct_room(
+        self, storage: Storage
+    ) -> None:
+        """Both ways, worded for each side (the blocked user never reads of a block); a retry
+        of a message stored before the block still gets the original; group rooms, other
+        pairs and outsiders are judged as without the block."""
+        alice, bob, carol = await make_users(storage, "alice", "bob", "carol")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        other, _ = await storage.create_direct_room(alice.id, carol.id, now_ts=1)
+        group = await storage.create_group_room(alice.id, "g", [bob.id], now_ts=1)
+        (before,) = await store(storage, draft(room, bob, "before", body="hi"))
+        await storage.block(alice.id, bob.id, now_ts=2)
+        results = await storage.store_messages(
+            [
+                draft(room, alice, "a1"),  # the blocker: told why
+                draft(room, bob, "b1"),  # the blocked user: only "not accepted"
+                draft(room, bob, "before", body="again"),  # a retry: the original
+                draft(group, bob, "g1"),  # no block in a group room
+                draft(other, alice, "c1"),  # another pair
+                draft(room, carol, "x"),  # not a member: not found, as always
+                draft(room, bob, "b1", reply_to="no-such-message"),  # the block comes first
+            ]
+        )
+        forbidden = ErrorCode.FORBIDDEN
+        codes = [r.code if isinstance(r, ChatError) else r.created for r in results]
+        assert codes == [forbidden, forbidden, False, True, True, ErrorCode.NOT_FOUND, forbidden]
+        said = [r.message for r in results if isinstance(r, ChatError) and r.code is forbidden]
+        assert said == [YOU_BLOCKED, NOT_ACCEPTED, NOT_ACCEPTED]
+        assert "block" not in NOT_ACCEPTED.lower()
+        assert results[2] == Stored(message=before, created=False)
+        assert [m.ref for m in created(results[3:5])] == ["g1", "c1"]
+        assert [m.ref for m in await storage.messages_after(room.id, 0, 10)] == ["before"]
+        assert await storage.find_message_by_ref(bob.id, room.id, "b1") is None
+        # Blocked both ways: each is told of their own block.
+        await storage.block(bob.id, alice.id, now_ts=3)
+        both = await storage.store_messages([draft(room, alice, "a2"), draft(room, bob, "b2")])
+        assert [(r.code, r.message) for r in both if isinstance(r, ChatError)] == [
+            (forbidden, YOU_BLOCKED),
+            (forbidden, YOU_BLOCKED),
+        ]
+        # Lifted: the refused refs were never used, and seqs go on without a gap.
+        await storage.unblock(alice.id, bob.id, now_ts=4)
+        await storage.unblock(bob.id, alice.id, now_ts=4)
+        after = await store(storage, draft(room, alice, "a1"), draft(room, bob, "b1"))
+        assert seqs(after) == [2, 3]
 
     # --- push devices ---------------------------------------------------------------------------
 

@@ -15,6 +15,9 @@ log = logging.getLogger("chatcore.memory")
 class MemorySubscription:
     """One handler on one channel; `unsubscribe()` removes it (twice is harmless)."""
 
+    # A node holds one per online user and per room in use: keep them small.
+    __slots__ = ("broker", "channel", "handler")
+
     def __init__(self, broker: MemoryBroker, channel: str, handler: Handler) -> None:
         self.broker = broker
         self.channel = channel
@@ -33,7 +36,10 @@ class MemoryBroker:
     """
 
     def __init__(self) -> None:
-        self._channels: dict[str, list[MemorySubscription]] = {}
+        # Tuples, replaced on every change: most channels have one subscriber (a user's, a
+        # room's), which a 1-tuple holds in less memory than a list, and `publish` can walk
+        # one while handlers subscribe or unsubscribe without copying it.
+        self._channels: dict[str, tuple[MemorySubscription, ...]] = {}
 
     async def start(self) -> None:
         pass
@@ -42,8 +48,7 @@ class MemoryBroker:
         self._channels.clear()
 
     async def publish(self, channel: str, data: bytes) -> None:
-        # A copy: a handler may subscribe or unsubscribe while we walk the list.
-        for subscription in list(self._channels.get(channel, ())):
+        for subscription in self._channels.get(channel, ()):
             try:
                 result = subscription.handler(data)
                 if inspect.isawaitable(result):
@@ -53,7 +58,7 @@ class MemoryBroker:
 
     async def subscribe(self, channel: str, handler: Handler) -> MemorySubscription:
         subscription = MemorySubscription(self, channel, handler)
-        self._channels.setdefault(channel, []).append(subscription)
+        self._channels[channel] = (*self._channels.get(channel, ()), subscription)
         return subscription
 
     def subscriber_count(self, channel: str) -> int:
@@ -65,7 +70,7 @@ class MemoryBroker:
         if subscriptions is None:
             return
         # Compare by identity: two subscriptions of the same handler are distinct.
-        remaining = [s for s in subscriptions if s is not subscription]
+        remaining = tuple(s for s in subscriptions if s is not subscription)
         if remaining:
             self._channels[subscription.channel] = remaining
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, union, update
+from sqlalchemy import and_, bindparam, delete, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
@@ -195,9 +195,11 @@ async def get_contact(conn: AsyncConnection, user_id: str, other_id: str) -> Con
     return _contact(row) if row else None
 
 
+_CONTACT_IDS = select(contacts.c.contact_id).where(contacts.c.user_id == bindparam("user_id"))
+
+
 async def contact_ids(conn: AsyncConnection, user_id: str) -> list[str]:
-    stmt = select(contacts.c.contact_id).where(contacts.c.user_id == user_id)
-    return list((await conn.execute(stmt)).scalars())
+    return list((await conn.execute(_CONTACT_IDS, {"user_id": user_id})).scalars())
 
 
 async def remove_contact(conn: AsyncConnection, user_a: str, user_b: str) -> bool:
@@ -281,9 +283,11 @@ async def blocked_users(conn: AsyncConnection, blocker_id: str) -> list[User]:
     return [_user(row) for row in await conn.execute(stmt)]
 
 
+_BLOCKS_INVOLVING = union(  # built once: presence reads it at every session start
+    select(blocks.c.blocked_id.label("user_id")).where(blocks.c.blocker_id == bindparam("user_id")),
+    select(blocks.c.blocker_id.label("user_id")).where(blocks.c.blocked_id == bindparam("user_id")),
+)
+
+
 async def blocks_involving(conn: AsyncConnection, user_id: str) -> list[str]:
-    stmt = union(
-        select(blocks.c.blocked_id.label("user_id")).where(blocks.c.blocker_id == user_id),
-        select(blocks.c.blocker_id.label("user_id")).where(blocks.c.blocked_id == user_id),
-    )
-    return list((await conn.execute(stmt)).scalars())
+    return list((await conn.execute(_BLOCKS_INVOLVING, {"user_id": user_id})).scalars())

@@ -15,14 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chatcore_sql.settings import SqlStorageSettings
 
 # An execution option carried by the writer engine; the "begin" listener reads it.
-_WRITE = "chatcore_sql_write"
+WRITE_OPTION = "chatcore_sql_write"
 
 
 def is_sqlite(url: URL) -> bool:
@@ -52,7 +54,7 @@ def create_engine(url: URL, settings: SqlStorageSettings) -> AsyncEngine:
         )
     if is_sqlite(url):
         engine = create_async_engine(url, **options)
-        _setup_sqlite(engine, settings)
+        _setup_sqlite(engine.sync_engine, settings)
         return engine
     if settings.schema:
         options["connect_args"] = {"server_settings": {"search_path": settings.schema}}
@@ -62,10 +64,32 @@ def create_engine(url: URL, settings: SqlStorageSettings) -> AsyncEngine:
 
 def writer(engine: AsyncEngine) -> AsyncEngine:
     """The same pool, but transactions begin with `BEGIN IMMEDIATE` on SQLite."""
-    return engine.execution_options(**{_WRITE: True})
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
-def _setup_sqlite(engine: AsyncEngine, settings: SqlStorageSettings) -> None:
+def create_sqlite_sync_engine(url: URL, settings: SqlStorageSettings) -> Engine:
+    """A synchronous engine (the sqlite3 module) on the file of `url`, set up as `create_engine`
+    sets up SQLite, holding at most one connection: for a writer that runs whole transactions
+    in one thread (`chatcore_sql.sqlite_writer`)."""
+    engine = create_sync_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        echo=settings.echo,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={
+            # Made, used and closed in the writer's thread; closed from another only at
+            # shutdown.
+            "check_same_thread": False,
+            # The writer runs its statements on sqlite3 itself, one SQL string per shape of
+            # batch (`CompiledSql`): keep every shape prepared (the default keeps 128).
+            "cached_statements": 512,
+        },
+    )
+    _setup_sqlite(engine, settings)
+    return engine
+
+
+def _setup_sqlite(engine: Engine, settings: SqlStorageSettings) -> None:
     pragmas = [
         "PRAGMA journal_mode=WAL",
         f"PRAGMA synchronous={settings.sqlite_synchronous}",
@@ -84,8 +108,23 @@ def _setup_sqlite(engine: AsyncEngine, settings: SqlStorageSettings) -> None:
             cursor.close()
 
     def on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(_WRITE, False)
+        immediate = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
-    event.listen(engine.sync_engine, "connect", on_connect)
-    event.listen(engine.sync_engine, "begin", on_begin)
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)
+
+
+#: PostgreSQL errors after which a transaction is worth one more try: a deadlock, or a
+#: serialization failure.
+_RETRY_SQLSTATES = {"40P01", "40001"}
+
+
+def retryable(exc: DBAPIError) -> bool:
+    """True when a transaction the database refused is worth one more try from the start:
+    a constraint raced (IntegrityError), or PostgreSQL broke a deadlock or a serialization
+    conflict."""
+    if isinstance(exc, IntegrityError):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate in _RETRY_SQLSTATES

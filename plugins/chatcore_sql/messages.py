@@ -1,22 +1,33 @@
 """Messages in SQL: the batch store (group commit) and the reads and changes of one message.
 
 Functions on a connection the caller opened; `store_batch` and the changes need a write
-transaction.
+transaction. `store_batch` is synchronous (see its docstring); the others are async.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    bindparam,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
 
+from chatcore.contacts import block_refusal
 from chatcore.errors import ChatError, ErrorCode, bad_request
 from chatcore.models import Draft, Message, Stored
 from chatcore_sql import rows
-from chatcore_sql.rooms import lock_rooms
-from chatcore_sql.tables import messages, room_members, rooms
+from chatcore_sql.tables import blocks, messages, room_members, rooms
 
 REF_MAX = 128  # PROTOCOL.md: `ref` is 1 to 128 characters (and the column's size)
 
@@ -54,14 +65,65 @@ def _precheck(draft: Draft) -> ChatError | None:
     return None
 
 
-async def store_batch(conn: AsyncConnection, drafts: Sequence[Draft]) -> list[Stored | ChatError]:
+class BatchStatements(Protocol):
+    """The four statements of a batch (`store_batch`), on a write transaction the caller
+    began: `SqlStatements` runs them on SQLAlchemy, `chatcore_sql.sqlite_writer` on a plain
+    sqlite3 connection. Both run the statements below (LOCK_ROOMS, READS, INSERT_MESSAGES,
+    UPDATE_ROOMS) with the same parameters, so they store the same values.
+    """
+
+    def lock_rooms(self, room_ids: list[str]) -> Iterable[Sequence[Any]]:
+        """Lock the rooms' rows (in id order): (id, last_seq, direct_key) of those that exist."""
+        ...
+
+    def read(self, params: dict[str, list[str]]) -> Iterable[Sequence[Any]]:
+        """The tagged rows of `READS`, the one with the parts `params` has lists for."""
+        ...
+
+    def insert_messages(self, new_rows: list[dict[str, Any]]) -> None:
+        """Insert rows holding every column of `messages` (one executemany)."""
+        ...
+
+    def update_rooms(self, changes: list[dict[str, Any]]) -> None:
+        """Update the rooms' `b_seq` and `b_ts` (one executemany of UPDATE_ROOMS)."""
+        ...
+
+
+class SqlStatements:
+    """`BatchStatements` on a sync SQLAlchemy Connection: PostgreSQL (through
+    `AsyncConnection.run_sync`) and an in-memory SQLite database."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def lock_rooms(self, room_ids: list[str]) -> Iterable[Sequence[Any]]:
+        return self._conn.execute(LOCK_ROOMS, {"room_ids": room_ids})
+
+    def read(self, params: dict[str, list[str]]) -> Iterable[Sequence[Any]]:
+        return self._conn.execute(READS["reply_ids" in params, "pair_ids" in params], params)
+
+    def insert_messages(self, new_rows: list[dict[str, Any]]) -> None:
+        self._conn.execute(INSERT_MESSAGES, new_rows)
+
+    def update_rooms(self, changes: list[dict[str, Any]]) -> None:
+        self._conn.execute(UPDATE_ROOMS, changes)
+
+
+def store_batch(statements: BatchStatements, drafts: Sequence[Draft]) -> list[Stored | ChatError]:
     """`Storage.store_messages` inside the caller's write transaction.
 
-    A fixed number of statements per batch whatever its size: lock the rooms, read the keys
-    already used, the senders' memberships and the reply targets, then one multi-row INSERT
-    and one UPDATE of the rooms. Every read comes after the lock, so a concurrent writer's
-    committed message is seen (the key is answered, not inserted twice) and the checks hold
-    until commit: nothing the constraints refuse is ever inserted.
+    Synchronous: SQLite runs the whole batch in one hop to its writer thread (on the plain
+    sqlite3 connection there), PostgreSQL through `AsyncConnection.run_sync` (see
+    `SqlStorage.store_messages`). Every decision is made here, whatever runs the statements.
+
+    Four statements per batch whatever its size: lock the rooms, read in one statement the
+    keys already used, the senders' memberships, the reply targets and the blocks between the
+    members of the batch's direct rooms, then one multi-row INSERT and one UPDATE of the
+    rooms. The read comes after the lock, so a concurrent writer's committed message is seen
+    (the key is answered, not inserted twice) and the checks hold until commit: nothing the
+    constraints refuse is ever inserted.
     """
     results: list[Stored | ChatError | None] = [None] * len(drafts)
     by_room: dict[str, list[int]] = {}
@@ -72,17 +134,26 @@ async def store_batch(conn: AsyncConnection, drafts: Sequence[Draft]) -> list[St
     if not by_room:
         return _done(results)
 
-    locked = await lock_rooms(conn, by_room)
+    room_ids = sorted(by_room)
+    # {room_id: (last_seq, direct_key)} of the rooms that exist.
+    locked = {row[0]: (row[1], row[2]) for row in statements.lock_rooms(room_ids)}
     live = [drafts[i] for room_id in locked for i in by_room[room_id]]
-    stored = await _stored_keys(conn, list(locked), {d.ref for d in live})
-    members = await _memberships(conn, list(locked), {d.sender_id for d in live})
-    reply_rooms = await _reply_rooms(conn, {d.reply_to for d in live if d.reply_to is not None})
+    found = _read(
+        statements,
+        room_ids=sorted(locked),
+        refs={d.ref for d in live},
+        sender_ids={d.sender_id for d in live},
+        reply_ids={d.reply_to for d in live if d.reply_to is not None},
+        pair_ids={u for _, key in locked.values() if key for u in _pair(key)},
+    )
 
+    stored = found.stored
     new_rows: list[dict[str, Any]] = []
     room_changes: list[dict[str, Any]] = []
-    for room_id in sorted(by_room):
+    ids = iter(rows.new_ids(len(live)))
+    for room_id in room_ids:
         room = locked.get(room_id)
-        seq = room.last_seq if room is not None else 0
+        seq, direct_key = room if room is not None else (0, None)
         last_ts = None
         for i in by_room[room_id]:
             draft = drafts[i]
@@ -91,30 +162,54 @@ async def store_batch(conn: AsyncConnection, drafts: Sequence[Draft]) -> list[St
                 results[i] = not_a_room()
             elif key in stored:
                 # Also the second draft of one key in this batch: it gets the first's message.
+                # Before the block check: a retry gets its original even across a new block.
                 results[i] = Stored(message=stored[key], created=False)
-            elif (room_id, draft.sender_id) not in members:
+            elif (room_id, draft.sender_id) not in found.members:
                 results[i] = not_a_room()
-            elif draft.reply_to is not None and reply_rooms.get(draft.reply_to) != room_id:
+            elif direct_key and (refusal := _block_refusal(direct_key, draft, found)):
+                results[i] = refusal
+            elif draft.reply_to is not None and found.reply_rooms.get(draft.reply_to) != room_id:
                 results[i] = bad_reply()
             else:
                 seq += 1
-                message = Message(id=rows.new_id(), seq=seq, **draft.model_dump())
+                # The draft's values were validated when it was made: no second validation.
+                values = {**draft.__dict__, "id": next(ids), "seq": seq}
+                values.update(edited_ts=None, deleted=False)
+                message = Message.trusted(values)
                 stored[key] = message
-                new_rows.append({**message.model_dump(), "updated_ts": None})
+                new_rows.append({**values, "updated_ts": None})
                 results[i] = Stored(message=message, created=True)
                 last_ts = draft.ts
         if room is not None and last_ts is not None:
             room_changes.append({"b_id": room_id, "b_seq": seq, "b_ts": last_ts})
 
     if new_rows:
-        await conn.execute(insert(messages), new_rows)
-        await conn.execute(
-            update(rooms)
-            .where(rooms.c.id == bindparam("b_id"))
-            .values(last_seq=bindparam("b_seq"), last_ts=bindparam("b_ts")),
-            room_changes,
-        )
+        statements.insert_messages(new_rows)
+        statements.update_rooms(room_changes)
     return _done(results)
+
+
+# The statements of a batch, built once: building and hashing a new statement per batch cost
+# more than running it. `chatcore_sql.sqlite_writer` compiles them once more for sqlite3.
+
+#: Locks the rooms' rows `{"room_ids": sorted ids}` in id order (so two transactions locking
+#: several rooms cannot deadlock; SQLite's BEGIN IMMEDIATE locked the database already).
+LOCK_ROOMS = (
+    select(rooms.c.id, rooms.c.last_seq, rooms.c.direct_key)
+    .where(rooms.c.id.in_(bindparam("room_ids", expanding=True)))
+    .order_by(rooms.c.id)
+    .with_for_update(key_share=True)
+)
+
+#: Every column of `messages` (`store_batch` gives them all: the same row on every backend).
+INSERT_MESSAGES = insert(messages)
+assert {c.name for c in messages.columns} == {*rows.MESSAGE_NAMES, "updated_ts"}
+
+UPDATE_ROOMS = (
+    update(rooms)
+    .where(rooms.c.id == bindparam("b_id"))
+    .values(last_seq=bindparam("b_seq"), last_ts=bindparam("b_ts"))
+)
 
 
 def _done(results: list[Stored | ChatError | None]) -> list[Stored | ChatError]:
@@ -123,37 +218,117 @@ def _done(results: list[Stored | ChatError | None]) -> list[Stored | ChatError]:
     return done
 
 
-async def _stored_keys(
-    conn: AsyncConnection, room_ids: list[str], refs: set[str]
-) -> dict[Key, Message]:
-    """Messages already stored under the batch's keys (a superset is read: same room and ref,
-    any sender; the unique index (room_id, ref, sender_id) serves the lookup)."""
-    if not room_ids or not refs:
-        return {}
-    stmt = select(*rows.MESSAGE_COLUMNS).where(
-        messages.c.room_id.in_(room_ids), messages.c.ref.in_(sorted(refs))
+def _pair(direct_key: str) -> list[str]:
+    """The two member ids of a direct room, from its key (`rooms.direct_key`)."""
+    return direct_key.split(":")
+
+
+class _Found:
+    """What `_read` found for a batch."""
+
+    __slots__ = ("blocked", "members", "reply_rooms", "stored")
+
+    def __init__(self) -> None:
+        #: Messages already stored under the batch's keys: a superset is read (same room and
+        #: ref, any sender; the unique index (room_id, ref, sender_id) serves the lookup).
+        self.stored: dict[Key, Message] = {}
+        #: (room_id, user_id) of the senders who are members.
+        self.members: set[tuple[str, str]] = set()
+        #: `{message_id: room_id}` of the replied-to messages that exist.
+        self.reply_rooms: dict[str, str] = {}
+        #: (blocker_id, blocked_id) among the members of the direct rooms (a superset of each
+        #: pair's blocks: `_block_refusal` picks the pair's).
+        self.blocked: set[tuple[str, str]] = set()
+
+
+# The one read of a batch is a UNION ALL of up to four SELECTs, each served by an index, in
+# the shape of MESSAGE_COLUMNS with a leading tag naming the part; the parts that need no
+# message columns fill them with NULL (the database gives them the first part's types).
+# Rows are read by position (a sqlite3 row is a plain tuple): the tag, then MESSAGE_NAMES.
+_STORED, _MEMBER, _REPLY, _BLOCK = "k", "m", "r", "b"
+_ROOM_ID, _SENDER_ID, _REF, _ID = (
+    1 + rows.MESSAGE_NAMES.index(n) for n in ("room_id", "sender_id", "ref", "id")
+)
+
+
+def _part(tag: str, **columns: Any) -> Select[Any]:
+    """One part of the read: `columns` by MESSAGE_COLUMNS name, NULL for the others."""
+    return select(
+        literal_column(f"'{tag}'").label("tag"),
+        *(columns.get(name, null()).label(name) for name in rows.MESSAGE_NAMES),
     )
-    found = [rows.message(row) for row in await conn.execute(stmt)]
-    return {(m.sender_id, m.room_id, m.ref): m for m in found}
 
 
-async def _memberships(
-    conn: AsyncConnection, room_ids: list[str], user_ids: set[str]
-) -> set[tuple[str, str]]:
-    if not room_ids or not user_ids:
-        return set()
-    stmt = select(room_members.c.room_id, room_members.c.user_id).where(
-        room_members.c.room_id.in_(room_ids), room_members.c.user_id.in_(sorted(user_ids))
+def _expanding(name: str) -> BindParameter[Any]:
+    return bindparam(name, expanding=True)
+
+
+_READ_PARTS = {
+    _STORED: select(literal_column(f"'{_STORED}'").label("tag"), *rows.MESSAGE_COLUMNS).where(
+        messages.c.room_id.in_(_expanding("room_ids")), messages.c.ref.in_(_expanding("refs"))
+    ),
+    _MEMBER: _part(_MEMBER, room_id=room_members.c.room_id, sender_id=room_members.c.user_id).where(
+        room_members.c.room_id.in_(_expanding("room_ids")),
+        room_members.c.user_id.in_(_expanding("sender_ids")),
+    ),
+    _REPLY: _part(_REPLY, id=messages.c.id, room_id=messages.c.room_id).where(
+        messages.c.id.in_(_expanding("reply_ids"))
+    ),
+    _BLOCK: _part(_BLOCK, sender_id=blocks.c.blocker_id, ref=blocks.c.blocked_id).where(
+        blocks.c.blocker_id.in_(_expanding("pair_ids")),
+        blocks.c.blocked_id.in_(_expanding("pair_ids")),
+    ),
+}
+#: The read with and without its optional parts: {(with replies, with blocks): statement}.
+READS = {
+    (replies, pairs): union_all(
+        _READ_PARTS[_STORED],
+        _READ_PARTS[_MEMBER],
+        *([_READ_PARTS[_REPLY]] if replies else []),
+        *([_READ_PARTS[_BLOCK]] if pairs else []),
     )
-    return {(row.room_id, row.user_id) for row in await conn.execute(stmt)}
+    for replies in (False, True)
+    for pairs in (False, True)
+}
 
 
-async def _reply_rooms(conn: AsyncConnection, message_ids: set[str]) -> dict[str, str]:
-    """`{message_id: room_id}` of the replied-to messages that exist."""
-    if not message_ids:
-        return {}
-    stmt = select(messages.c.id, messages.c.room_id).where(messages.c.id.in_(sorted(message_ids)))
-    return {row.id: row.room_id for row in await conn.execute(stmt)}
+def _read(
+    statements: BatchStatements,
+    room_ids: list[str],
+    refs: set[str],
+    sender_ids: set[str],
+    reply_ids: set[str],
+    pair_ids: set[str],
+) -> _Found:
+    found = _Found()
+    if not room_ids:
+        return found
+    params = {"room_ids": room_ids, "refs": sorted(refs), "sender_ids": sorted(sender_ids)}
+    if reply_ids:
+        params["reply_ids"] = sorted(reply_ids)
+    if pair_ids:
+        params["pair_ids"] = sorted(pair_ids)
+    for row in statements.read(params):
+        tag = row[0]
+        if tag == _STORED:
+            message = rows.message(row[1:])
+            found.stored[(message.sender_id, message.room_id, message.ref)] = message
+        elif tag == _MEMBER:
+            found.members.add((row[_ROOM_ID], row[_SENDER_ID]))
+        elif tag == _REPLY:
+            found.reply_rooms[row[_ID]] = row[_ROOM_ID]
+        else:
+            found.blocked.add((row[_SENDER_ID], row[_REF]))
+    return found
+
+
+def _block_refusal(direct_key: str, draft: Draft, found: _Found) -> ChatError | None:
+    """The refusal of a draft into a direct room across a block, worded as `chatcore.contacts`
+    words it for the sender's side of the block (the blocked user never reads of a block)."""
+    first, second = _pair(direct_key)
+    peer = second if draft.sender_id == first else first
+    blocked = found.blocked
+    return block_refusal((draft.sender_id, peer) in blocked, (peer, draft.sender_id) in blocked)
 
 
 # --- one message --------------------------------------------------------------------------------
@@ -177,16 +352,20 @@ async def find_by_ref(
     return rows.message(row) if row is not None else None
 
 
+# Catch-up's read, built once (see `LOCK_ROOMS` for why).
+AFTER = (
+    select(*rows.MESSAGE_COLUMNS)
+    .where(messages.c.room_id == bindparam("room_id"), messages.c.seq > bindparam("after_seq"))
+    .order_by(messages.c.seq)
+    .limit(bindparam("limit"))
+)
+
+
 async def after(conn: AsyncConnection, room_id: str, after_seq: int, limit: int) -> list[Message]:
     if limit <= 0:
         return []
-    stmt = (
-        select(*rows.MESSAGE_COLUMNS)
-        .where(messages.c.room_id == room_id, messages.c.seq > rows.i64(after_seq))
-        .order_by(messages.c.seq)
-        .limit(rows.i64(limit))
-    )
-    return [rows.message(row) for row in await conn.execute(stmt)]
+    params = {"room_id": room_id, "after_seq": rows.i64(after_seq), "limit": rows.i64(limit)}
+    return [rows.message(row) for row in await conn.execute(AFTER, params)]
 
 
 async def before(

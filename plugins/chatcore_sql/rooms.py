@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,16 +35,20 @@ def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
+#: Locks the rooms' rows `{"room_ids": sorted ids}` in id order (so two transactions locking
+#: several rooms cannot deadlock): ROOM_COLUMNS and direct_key of those that exist.
+LOCK_ROOMS = (
+    select(*rows.ROOM_COLUMNS, rooms.c.direct_key)
+    .where(rooms.c.id.in_(bindparam("room_ids", expanding=True)))
+    .order_by(rooms.c.id)
+    .with_for_update(key_share=True)
+)
+
+
 async def lock_rooms(conn: AsyncConnection, room_ids: Iterable[str]) -> dict[str, Any]:
-    """Lock the rooms' rows (in id order, so two transactions locking several rooms cannot
-    deadlock) and return `{room_id: row}` for those that exist."""
-    stmt = (
-        select(*rows.ROOM_COLUMNS)
-        .where(rooms.c.id.in_(sorted(set(room_ids))))
-        .order_by(rooms.c.id)
-        .with_for_update(key_share=True)
-    )
-    return {row.id: row for row in await conn.execute(stmt)}
+    """Lock the rooms' rows (see `LOCK_ROOMS`); `{room_id: row}` of those that exist."""
+    found = await conn.execute(LOCK_ROOMS, {"room_ids": sorted(set(room_ids))})
+    return {row.id: row for row in found}
 
 
 async def require_users(conn: AsyncConnection, user_ids: Sequence[str]) -> None:
@@ -246,18 +250,22 @@ async def views(conn: AsyncConnection, user_id: str, room_id: str | None = None)
     ]
 
 
+# A session's start reads these two (its rooms' seqs, and its presence audience): built once,
+# since building and hashing a statement per call cost more than running it.
+_ROOM_SEQS = (
+    select(rooms.c.id, rooms.c.last_seq)
+    .join(room_members, room_members.c.room_id == rooms.c.id)
+    .where(room_members.c.user_id == bindparam("user_id"))
+)
+
+
 async def room_seqs(conn: AsyncConnection, user_id: str) -> dict[str, int]:
-    stmt = (
-        select(rooms.c.id, rooms.c.last_seq)
-        .join(room_members, room_members.c.room_id == rooms.c.id)
-        .where(room_members.c.user_id == user_id)
-    )
-    return {row.id: row.last_seq for row in await conn.execute(stmt)}
+    return {row.id: row.last_seq for row in await conn.execute(_ROOM_SEQS, {"user_id": user_id})}
 
 
-async def direct_peers(conn: AsyncConnection, user_id: str) -> list[str]:
+def _direct_peers() -> Any:
     me, other = room_members.alias("me"), room_members.alias("other")
-    stmt = (
+    return (
         select(other.c.user_id)
         .distinct()
         .select_from(
@@ -265,10 +273,16 @@ async def direct_peers(conn: AsyncConnection, user_id: str) -> list[str]:
                 other, and_(other.c.room_id == me.c.room_id, other.c.user_id != me.c.user_id)
             )
         )
-        .where(me.c.user_id == user_id)
+        .where(me.c.user_id == bindparam("user_id"))
         .order_by(other.c.user_id)
     )
-    return list((await conn.execute(stmt)).scalars())
+
+
+_DIRECT_PEERS = _direct_peers()
+
+
+async def direct_peers(conn: AsyncConnection, user_id: str) -> list[str]:
+    return list((await conn.execute(_DIRECT_PEERS, {"user_id": user_id})).scalars())
 
 
 async def mark_read(conn: AsyncConnection, room_id: str, user_id: str, seq: int) -> int | None:

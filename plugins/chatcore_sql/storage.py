@@ -1,7 +1,9 @@
 """`SqlStorage`: the `chatcore.interfaces.Storage` of record, on SQLite or PostgreSQL.
 
 Every statement runs on SQLAlchemy's async engine (asyncpg, or aiosqlite's worker thread),
-so no call blocks the event loop. Writes run in one short transaction each.
+except message batches on a SQLite file, which run whole in a thread of their own
+(`chatcore_sql.sqlite_writer`: one hop per batch instead of one per statement); either way no
+call blocks the event loop. Writes run in one short transaction each.
 
 SQLite allows one writer at a time, and the design wants exactly that: in this process writers
 queue on an asyncio.Lock (so they wait without holding a connection or a thread), and their
@@ -23,7 +25,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import insert, or_, select, text, update
+from sqlalchemy import Connection, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -50,18 +52,23 @@ from chatcore.models import (
 )
 from chatcore_sql import contacts, devices, messages, migrate, rooms
 from chatcore_sql import media as media_sql
-from chatcore_sql.engine import create_engine, is_memory, is_sqlite, sqlite_path, writer
+from chatcore_sql.engine import (
+    create_engine,
+    is_memory,
+    is_sqlite,
+    retryable,
+    sqlite_path,
+    writer,
+)
+from chatcore_sql.loop_writer import LoopWriter
 from chatcore_sql.rows import check_text, new_id, plausible
 from chatcore_sql.settings import SqlStorageSettings, async_url
+from chatcore_sql.sqlite_writer import SqliteReader, SqliteStatements, SqliteWriter
 from chatcore_sql.tables import logins, refresh_tokens, user_settings, users
 
 log = logging.getLogger("chatcore.sql")
 
 T = TypeVar("T")
-
-#: PostgreSQL errors after which a transaction is worth one more try: a deadlock, or a
-#: serialization failure.
-_RETRY_SQLSTATES = {"40P01", "40001"}
 
 _USER_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.avatar_media_id)
 
@@ -87,10 +94,18 @@ class SqlStorage:
         self._engine: AsyncEngine | None = None
         self._writer: AsyncEngine | None = None
         self._snapshot: AsyncEngine | None = None
+        # Message batches on a SQLite file: one thread hop per batch (see sqlite_writer).
+        self._batch_writer: SqliteWriter | None = None
+        self._loop_writer: LoopWriter | None = None  # PostgreSQL's batches (loop_writer.py)
+        self._bulk_reader: SqliteReader | None = None  # a SQLite file's catch-up reads
         # One writer at a time on SQLite (see the module docstring). An in-memory database is
         # one shared connection, so there readers take the lock too.
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
         self._read_lock = self._write_lock if is_memory(url) else None
+        #: Message batches the writer may commit at once (`Storage` docs). PostgreSQL locks
+        #: rooms, not the database, so batches for different rooms overlap their round trips;
+        #: half the pool, so reads always find a connection.
+        self.write_lanes = 1 if is_sqlite(url) else max(1, min(4, settings.pool_size // 2))
 
     @property
     def engine(self) -> AsyncEngine:
@@ -107,6 +122,12 @@ class SqlStorage:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         self._engine = create_engine(self.url, self.settings)
         self._writer = writer(self._engine)
+        if path is not None:
+            self._batch_writer = SqliteWriter(self.url, self.settings)
+            self._bulk_reader = SqliteReader(self.url, self.settings)
+        elif not is_sqlite(self.url):
+            self._loop_writer = LoopWriter(self.url, self.settings, self.write_lanes)
+            await self._loop_writer.start()
         # Reads of several statements that must agree (a room list and its members): one
         # snapshot. SQLite's read transaction is one already (WAL); PostgreSQL's default,
         # READ COMMITTED, takes a new snapshot per statement.
@@ -136,6 +157,15 @@ class SqlStorage:
 
     async def close(self) -> None:
         engine, self._engine, self._writer, self._snapshot = self._engine, None, None, None
+        batch_writer, self._batch_writer = self._batch_writer, None
+        loop_writer, self._loop_writer = self._loop_writer, None
+        bulk_reader, self._bulk_reader = self._bulk_reader, None
+        if bulk_reader is not None:
+            await bulk_reader.close()
+        if loop_writer is not None:
+            await loop_writer.close()
+        if batch_writer is not None:
+            await batch_writer.close()
         if engine is not None:
             await engine.dispose()
 
@@ -169,7 +199,7 @@ class SqlStorage:
             async with self._write() as conn:
                 return await work(conn)
         except DBAPIError as exc:
-            if not _retryable(exc):
+            if not retryable(exc):
                 raise
             log.warning("retrying a write transaction after: %s", exc.orig)
         async with self._write() as conn:
@@ -429,10 +459,29 @@ class SqlStorage:
 
     async def store_messages(self, drafts: Sequence[Draft]) -> list[Stored | ChatError]:
         """One write transaction for the whole batch (see `messages.store_batch`); a batch the
-        database refused is run once more from the start (nothing of the first try stayed)."""
+        database refused is run once more from the start (nothing of the first try stayed).
+
+        On a SQLite file the transaction runs in the batch writer's thread on its sqlite3
+        connection, under the same write lock as every other write of this process; on
+        PostgreSQL on the writer's own event loop (`LoopWriter`); an in-memory SQLite database
+        on the async engine. All run the same `store_batch`.
+        """
         if not drafts:
             return []
-        return await self._write_with_retry(lambda conn: messages.store_batch(conn, drafts))
+        batch_writer = self._batch_writer
+        if batch_writer is not None:
+            assert self._write_lock is not None, "a SQLite storage has a write lock"
+            async with self._write_lock:
+                return await batch_writer.run(
+                    lambda db: messages.store_batch(SqliteStatements(db), drafts)
+                )
+
+        def work(sync_conn: Connection) -> list[Stored | ChatError]:
+            return messages.store_batch(messages.SqlStatements(sync_conn), drafts)
+
+        if self._loop_writer is not None:
+            return await self._loop_writer.run(work)
+        return await self._write_with_retry(lambda conn: conn.run_sync(work))
 
     async def find_message_by_ref(self, sender_id: str, room_id: str, ref: str) -> Message | None:
         if not plausible(sender_id, room_id, ref):
@@ -449,6 +498,8 @@ class SqlStorage:
     async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
         if not plausible(room_id):
             return []
+        if self._bulk_reader is not None and limit > 0:
+            return await self._bulk_reader.messages_after(room_id, after_seq, limit)
         async with self._read() as conn:
             return await messages.after(conn, room_id, after_seq, limit)
 
@@ -663,10 +714,3 @@ async def _require_user(conn: AsyncConnection, user_id: str) -> None:
     exists = (await conn.execute(select(users.c.id).where(users.c.id == user_id))).first()
     if exists is None:
         raise not_found("The user")
-
-
-def _retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return sqlstate in _RETRY_SQLSTATES

@@ -179,6 +179,12 @@ class WebSocketTransport:
 
     async def _handle(self, ws: ServerConnection) -> None:
         s = self.settings
+        # The handshake is over and nothing reads its headers again (the origin was checked):
+        # kept, they would stay for the life of the connection, a few KB of small objects.
+        # (The request object itself stays: websockets tells the handshake from frames by it.)
+        if ws.request is not None:
+            ws.request.headers.clear()
+        ws.response = None
         conn = WsConnection(ws, s.send_buffer_bytes, CLOSE_TIMEOUT_SECONDS)
         session = Session(
             self.app,

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,13 +21,23 @@ from sqlalchemy import Connection, text
 
 import chatcore_sql
 from chatcore.app import App
+from chatcore.contacts import NOT_ACCEPTED
 from chatcore.errors import ChatError
 from chatcore.hooks import call_first
+from chatcore.models import Draft, Message, Room, Stored
 from chatcore.settings import ConfigError
 from chatcore.testing.services import postgres_url, require_url, unique_name
-from chatcore.testing.storage_contract import FAR, StorageContract, gather, make_user
-from chatcore_sql import migrate
+from chatcore.testing.storage_contract import (
+    FAR,
+    StorageContract,
+    created,
+    draft,
+    gather,
+    make_user,
+)
+from chatcore_sql import messages, migrate, tables
 from chatcore_sql.settings import async_url
+from chatcore_sql.sqlite_writer import SqliteWriter
 from chatcore_sql.storage import SqlStorage
 from chatcore_sql.tables import metadata
 
@@ -301,6 +312,169 @@ async def test_sqlite_two_engines_on_one_file_do_not_lock_each_other(tmp_path: P
     finally:
         await first.close()
         await second.close()
+
+
+@pytest.mark.anyio
+async def test_sqlite_in_memory_stores_batches_on_its_one_connection() -> None:
+    """A memory database is one shared connection, so its batches cannot go to the file
+    writer's own connection (see SqlStorage.store_messages): they run on the async engine."""
+    storage = await provide("sqlite+aiosqlite://")
+    await storage.start()
+    try:
+        alice, bob = await make_user(storage, "alice"), await make_user(storage, "bob")
+        room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+        first = await storage.store_messages(
+            [draft(room, alice, "a"), draft(room, bob, "b"), draft(room, alice, "a")]
+        )
+        assert [(r.message.seq, r.created) for r in first if isinstance(r, Stored)] == [
+            (1, True),
+            (2, True),
+            (1, False),
+        ]
+        await storage.block(bob.id, alice.id, now_ts=2)
+        (refused,) = await storage.store_messages([draft(room, alice, "c")])
+        assert isinstance(refused, ChatError) and refused.message == NOT_ACCEPTED
+        assert [m.ref for m in await storage.messages_after(room.id, 0, 10)] == ["a", "b"]
+    finally:
+        await storage.close()
+
+
+@pytest.mark.anyio
+async def test_sqlite_in_memory_batch_across_rooms() -> None:
+    """The contract's mixed batch on the in-memory path (SQLAlchemy running the statements)."""
+    storage = await provide("sqlite+aiosqlite://")
+    await storage.start()
+    try:
+        await TestSqlStorage().test_a_batch_across_rooms_judges_each_draft_as_if_alone(storage)
+    finally:
+        await storage.close()
+
+
+@pytest.mark.anyio
+async def test_sqlite_writer_stores_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    """The file writer runs a batch's statements on sqlite3 itself: the rows it writes hold
+    the values, and SQLite types, of the rows SQLAlchemy writes for the same batch (a Boolean
+    as the integer 0, NULLs, integers, text)."""
+    path = tmp_path / "chat.db"
+    storage = await provide(sqlite_url(path))
+    await storage.start()
+    try:
+        alice, bob = await make_user(storage, "alice"), await make_user(storage, "bob")
+        by_writer = await storage.create_group_room(alice.id, "writer", [bob.id], now_ts=1)
+        by_sqlalchemy = await storage.create_group_room(alice.id, "sqlalchemy", [bob.id], 1)
+
+        def batches(room: Room, first: Message | None = None) -> list[Draft]:
+            if first is not None:
+                return [draft(room, bob, "r", reply_to=first.id, ts=10)]
+            return [
+                draft(room, alice, "t", body="héllo", ts=7),
+                draft(room, bob, "m", kind="media", body="", media_id="md", ts=8),
+                draft(room, alice, "s", kind="sticker", body="", sticker_id="st", ts=2**62),
+            ]
+
+        async def store_by_sqlalchemy(drafts: list[Draft]) -> list[Message]:
+            async with storage.engine.begin() as conn:
+                return created(
+                    await conn.run_sync(
+                        lambda sync: messages.store_batch(messages.SqlStatements(sync), drafts)
+                    )
+                )
+
+        first, *_ = created(await storage.store_messages(batches(by_writer)))
+        created(await storage.store_messages(batches(by_writer, first)))
+        first_sql, *_ = await store_by_sqlalchemy(batches(by_sqlalchemy))
+        await store_by_sqlalchemy(batches(by_sqlalchemy, first_sql))
+    finally:
+        await storage.close()
+
+    names = [c.name for c in tables.messages.columns if c.name not in ("id", "room_id")]
+    shown = ", ".join(f"{name}, typeof({name})" for name in names)
+    with closing(sqlite3.connect(path)) as db:
+        found = {
+            room.id: db.execute(
+                f"SELECT {shown} FROM messages WHERE room_id = ? ORDER BY seq", (room.id,)
+            ).fetchall()
+            for room in (by_writer, by_sqlalchemy)
+        }
+        rooms = {
+            room.id: db.execute(
+                "SELECT last_seq, typeof(last_seq), last_ts, typeof(last_ts) FROM rooms"
+                " WHERE id = ?",
+                (room.id,),
+            ).fetchall()
+            for room in (by_writer, by_sqlalchemy)
+        }
+    reply_to = names.index("reply_to") * 2
+    replies = {first.id: "first", first_sql.id: "first"}
+    for room_rows in found.values():  # the replied-to ids differ: name them alike
+        for i, row in enumerate(room_rows):
+            if row[reply_to] is not None:
+                room_rows[i] = (*row[:reply_to], replies[row[reply_to]], *row[reply_to + 1 :])
+    assert found[by_writer.id] == found[by_sqlalchemy.id]
+    assert rooms[by_writer.id] == rooms[by_sqlalchemy.id] == [(4, "integer", 10, "integer")]
+    deleted = names.index("deleted") * 2
+    assert {row[deleted : deleted + 2] for row in found[by_writer.id]} == {(0, "integer")}
+    assert len(found[by_writer.id]) == 4
+
+
+@pytest.mark.anyio
+async def test_sqlite_writer_transactions(tmp_path: Path) -> None:
+    """The file writer's connection is set up as the engine's (WAL, synchronous, busy
+    timeout, foreign keys); a transaction the database refused on a constraint is rolled back
+    and run once more, any other failure rolled back and raised."""
+    storage = await provide(
+        sqlite_url(tmp_path / "chat.db"), sqlite_synchronous="FULL", busy_timeout_ms=1234
+    )
+    await storage.start()
+    await storage.close()
+    writer = SqliteWriter(storage.url, storage.settings)
+    tries: list[str] = []
+
+    def add_pack(db: sqlite3.Connection, pack_id: str) -> None:
+        db.execute("INSERT INTO sticker_packs (id, name, updated_ts) VALUES (?, 'n', 1)", [pack_id])
+
+    def conflicting_once(db: sqlite3.Connection) -> int:
+        tries.append(f"try{len(tries) + 1}")
+        add_pack(db, tries[-1])
+        if len(tries) == 1:
+            add_pack(db, "try1")  # the primary key refuses it
+        return len(tries)
+
+    def failing(db: sqlite3.Connection, error: Exception) -> None:
+        tries.append("failing")
+        add_pack(db, f"failing{len(tries)}")
+        raise error
+
+    def packs(db: sqlite3.Connection) -> list[Any]:
+        return [row[0] for row in db.execute("SELECT id FROM sticker_packs ORDER BY id")]
+
+    try:
+        setup = await writer.run(
+            lambda db: [
+                db.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            ]
+        )
+        assert setup == ["wal", 2, 1234, 1]
+        assert await writer.run(conflicting_once) == 2
+        assert await writer.run(packs) == ["try2"]  # the first try left nothing
+        tries.clear()
+        with pytest.raises(ValueError, match="no"):
+            await writer.run(lambda db: failing(db, ValueError("no")))
+        assert tries == ["failing"]  # not retried
+        tries.clear()
+        with pytest.raises(sqlite3.IntegrityError):
+            await writer.run(lambda db: failing(db, sqlite3.IntegrityError("again")))
+        assert tries == ["failing", "failing"]  # once more, then raised
+        assert await writer.run(packs) == ["try2"]
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            await writer.run(
+                lambda db: db.execute(
+                    "INSERT INTO room_members (room_id, user_id, joined_ts) VALUES ('x', 'y', 1)"
+                )
+            )
+    finally:
+        await writer.close()
 
 
 # --- migrations -------------------------------------------------------------------------------
