@@ -1,10 +1,10 @@
-"""The catch-up loop of `chatcore.live.sync` on its own: batches, the per-sync bound and
-has_more at its edges (the e2e suites see it through a server; here every boundary is cheap).
-"""
+"""The catch-up loop of `chatcore.live.sync` on the real SQL storage (a SQLite file): batches,
+the per-sync bound and has_more at its edges (the e2e suites see it through a server; here
+every boundary is cheap to reach)."""
 
 from __future__ import annotations
 
-import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,36 +12,36 @@ import orjson
 import pytest
 
 from chatcore import live
-from chatcore.models import Message
+from chatcore.models import Draft, Message
 from chatcore.wire import SyncFrame
+from chatcore_sql.settings import SqlStorageSettings
+from chatcore_sql.storage import SqlStorage, async_url
+
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
 
 
-class FakeStorage:
-    """One room of `count` messages; counts the reads of messages."""
+class CountingStorage(SqlStorage):
+    """The SQL storage on a SQLite file, counting the reads of messages."""
 
-    def __init__(self, count: int) -> None:
-        self.messages = [
-            Message(id=f"m{seq}", room_id="room", seq=seq, sender_id="a", ref=f"r{seq}", ts=seq)
-            for seq in range(1, count + 1)
-        ]
+    def __init__(self, path: Path) -> None:
+        settings = SqlStorageSettings(url=f"sqlite+aiosqlite:///{path}")
+        url = async_url(settings.url)
+        assert url is not None
+        super().__init__(url, settings)
         self.reads: list[tuple[int, int]] = []
-
-    async def room_seqs(self, user_id: str) -> dict[str, int]:
-        return {"room": len(self.messages)}
 
     async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
         self.reads.append((after_seq, limit))
-        return [m for m in self.messages if m.seq > after_seq][:limit]
-
-    async def updated_since(self, room_id: str, since_ts: int, max_seq: int) -> list[Message]:
-        return []
+        return await super().messages_after(room_id, after_seq, limit)
 
 
-class FakeSession:
-    def __init__(self, storage: FakeStorage, limit: int) -> None:
+class ListeningSession:
+    """What `live.sync` uses of a session, keeping what it sends."""
+
+    def __init__(self, storage: SqlStorage, user_id: str, limit: int) -> None:
         limits = SimpleNamespace(max_sync_messages=limit)
         self.app = SimpleNamespace(storage=storage, settings=SimpleNamespace(limits=limits))
-        self.user_id = "b"
+        self.user_id = user_id
         self.conn = SimpleNamespace(drain=self._drained)
         self.sent: list[dict[str, Any]] = []
         self.synced: dict[str, int] | None = None
@@ -60,15 +60,38 @@ class FakeSession:
         self.sent.append(event)
 
 
-def catch_up(count: int, limit: int, start: int = 0) -> tuple[list[int], dict[str, Any], int]:
-    """(seqs sent, the synced event, reads of messages) of one sync from `start`."""
-    storage = FakeStorage(count)
-    session = FakeSession(storage, limit)
-    frame = SyncFrame(type="sync", rooms={"room": start})
-    asyncio.run(live.sync(session, frame))  # type: ignore[arg-type]
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def catch_up(
+    folder: Path, count: int, limit: int, start: int = 0
+) -> tuple[list[int], dict[str, Any], int]:
+    """(seqs sent, the synced event, reads of messages) of one sync from `start`, for a room of
+    `count` messages, in a database of its own (the room is called "room" in the result)."""
+    storage = CountingStorage(folder / f"sync-{count}-{limit}-{start}.db")
+    await storage.start()
+    try:
+        alice = await storage.create_user("alice", HASH, "Alice")
+        bob = await storage.create_user("bob", HASH, "Bob")
+        room = await storage.create_group_room(alice.id, "g", [alice.id, bob.id], 1)
+        drafts = [
+            Draft(room_id=room.id, sender_id=alice.id, ref=f"r{n}", body="hi", ts=n)
+            for n in range(count)
+        ]
+        for first in range(0, count, 500):
+            await storage.store_messages(drafts[first : first + 500])
+        session = ListeningSession(storage, bob.id, limit)
+        await live.sync(session, SyncFrame(type="sync", rooms={room.id: start}))  # type: ignore[arg-type]
+    finally:
+        await storage.close()
     *events, synced = session.sent
     assert synced["type"] == "synced" and session.synced == synced["rooms"]
     assert all(event["type"] == "message" for event in events)
+    rooms = {"room" if key == room.id else key: value for key, value in synced["rooms"].items()}
+    more = {"room" if key == room.id else key: value for key, value in synced["has_more"].items()}
+    synced = {**synced, "rooms": rooms, "has_more": more}
     return [event["message"]["seq"] for event in events], synced, len(storage.reads)
 
 
@@ -85,7 +108,9 @@ def catch_up(count: int, limit: int, start: int = 0) -> tuple[list[int], dict[st
         (6, 6, 0, [1, 2, 3, 4, 5, 6], False),  # two batches of 3, the bound in the second
     ],
 )
-def test_sync_sends_up_to_the_bound_and_tells_what_is_left(
+@pytest.mark.anyio
+async def test_sync_sends_up_to_the_bound_and_tells_what_is_left(
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     count: int,
     limit: int,
@@ -94,17 +119,18 @@ def test_sync_sends_up_to_the_bound_and_tells_what_is_left(
     more: bool,
 ) -> None:
     monkeypatch.setattr(live, "SYNC_BATCH", 3)
-    seqs, synced, _reads = catch_up(count, limit, start)
+    seqs, synced, _reads = await catch_up(tmp_path, count, limit, start)
     assert seqs == sent
     assert synced["rooms"] == {"room": sent[-1] if sent else min(start, count)}
     assert synced["has_more"] == ({"room": True} if more else {})
 
 
-def test_a_sync_within_one_batch_reads_once() -> None:
+@pytest.mark.anyio
+async def test_a_sync_within_one_batch_reads_once(tmp_path: Path) -> None:
     """With the default batch a default sync of a room is one read, has_more included."""
     assert live.SYNC_BATCH >= 1000  # the default max_sync_messages
     for count in (10, 1000, 1001, 2500):
-        seqs, synced, reads = catch_up(count, 1000)
+        seqs, synced, reads = await catch_up(tmp_path, count, 1000)
         assert seqs == list(range(1, min(count, 1000) + 1))
         assert (synced["has_more"] == {"room": True}) is (count > 1000)
         assert reads == 1

@@ -252,7 +252,7 @@ async def views(conn: AsyncConnection, user_id: str, room_id: str | None = None)
 
 # A session's start reads these two (its rooms' seqs, and its presence audience): built once,
 # since building and hashing a statement per call cost more than running it.
-_ROOM_SEQS = (
+ROOM_SEQS = (
     select(rooms.c.id, rooms.c.last_seq)
     .join(room_members, room_members.c.room_id == rooms.c.id)
     .where(room_members.c.user_id == bindparam("user_id"))
@@ -260,7 +260,7 @@ _ROOM_SEQS = (
 
 
 async def room_seqs(conn: AsyncConnection, user_id: str) -> dict[str, int]:
-    return {row.id: row.last_seq for row in await conn.execute(_ROOM_SEQS, {"user_id": user_id})}
+    return {row.id: row.last_seq for row in await conn.execute(ROOM_SEQS, {"user_id": user_id})}
 
 
 def _direct_peers() -> Any:

@@ -41,7 +41,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from chatcore.models import Message
-from chatcore_sql import messages
+from chatcore_sql import messages, rooms
 from chatcore_sql.engine import create_sqlite_sync_engine
 from chatcore_sql.rows import i64
 from chatcore_sql.rows import message as message_row
@@ -139,6 +139,7 @@ _READS = {key: CompiledSql(statement) for key, statement in messages.READS.items
 _INSERT_MESSAGES = CompiledSql(messages.INSERT_MESSAGES)
 _UPDATE_ROOMS = CompiledSql(messages.UPDATE_ROOMS)
 _AFTER = CompiledSql(messages.AFTER)
+_ROOM_SEQS = CompiledSql(rooms.ROOM_SEQS)
 
 
 class SqliteStatements:
@@ -212,6 +213,16 @@ class SqliteWriter(_ConnectionThread):
         constraint raced: another process wrote between two tries' reads)."""
         return await self._thread.run(lambda: self._transaction(work))
 
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = super()._connection()
+            # Commits never checkpoint (copy the WAL into the database and fsync it, which
+            # took a commit from a fraction of a millisecond to several): the storage has the
+            # reader's connection checkpoint in the background instead (`checkpoint`).
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            return db
+        return self._db
+
     def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         db = self._connection()
         try:
@@ -234,6 +245,16 @@ class SqliteReader(_ConnectionThread):
         """`Storage.messages_after` (see `messages.after`)."""
         params = {"room_id": room_id, "after_seq": i64(after_seq), "limit": i64(limit)}
         return await self._thread.run(lambda: self._after(params))
+
+    async def room_seqs(self, user_id: str) -> dict[str, int]:
+        """`Storage.room_seqs` (see `rooms.room_seqs`): each session start and each sync."""
+        params = {"user_id": user_id}
+        return await self._thread.run(lambda: dict(_ROOM_SEQS.execute(self._connection(), params)))
+
+    async def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database, without blocking readers or the writer
+        (a PASSIVE checkpoint); the writer's commits leave this to us (see SqliteWriter)."""
+        await self._thread.run(lambda: self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)"))
 
     def _after(self, params: dict[str, Any]) -> list[Message]:
         found = _AFTER.execute(self._connection(), params).fetchall()

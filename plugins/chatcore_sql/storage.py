@@ -73,6 +73,10 @@ T = TypeVar("T")
 _USER_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.avatar_media_id)
 
 
+#: How often a SQLite file's WAL is copied into the database (in the background).
+CHECKPOINT_SECONDS = 1.0
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -98,6 +102,7 @@ class SqlStorage:
         self._batch_writer: SqliteWriter | None = None
         self._loop_writer: LoopWriter | None = None  # PostgreSQL's batches (loop_writer.py)
         self._bulk_reader: SqliteReader | None = None  # a SQLite file's catch-up reads
+        self._checkpoints: asyncio.Task[None] | None = None
         # One writer at a time on SQLite (see the module docstring). An in-memory database is
         # one shared connection, so there readers take the lock too.
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
@@ -125,6 +130,7 @@ class SqlStorage:
         if path is not None:
             self._batch_writer = SqliteWriter(self.url, self.settings)
             self._bulk_reader = SqliteReader(self.url, self.settings)
+            self._checkpoints = asyncio.create_task(self._checkpoint_often(self._bulk_reader))
         elif not is_sqlite(self.url):
             self._loop_writer = LoopWriter(self.url, self.settings, self.write_lanes)
             await self._loop_writer.start()
@@ -160,6 +166,10 @@ class SqlStorage:
         batch_writer, self._batch_writer = self._batch_writer, None
         loop_writer, self._loop_writer = self._loop_writer, None
         bulk_reader, self._bulk_reader = self._bulk_reader, None
+        checkpoints, self._checkpoints = self._checkpoints, None
+        if checkpoints is not None:
+            checkpoints.cancel()
+            await asyncio.gather(checkpoints, return_exceptions=True)
         if bulk_reader is not None:
             await bulk_reader.close()
         if loop_writer is not None:
@@ -168,6 +178,16 @@ class SqlStorage:
             await batch_writer.close()
         if engine is not None:
             await engine.dispose()
+
+    @staticmethod
+    async def _checkpoint_often(reader: SqliteReader) -> None:
+        """Checkpoint the WAL every second, off the writer's commits (see SqliteWriter)."""
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await reader.checkpoint()
+            except Exception:  # a busy database: the next round catches up
+                log.warning("a WAL checkpoint failed", exc_info=True)
 
     async def ping(self) -> None:
         async with self._read() as conn:
@@ -440,6 +460,8 @@ class SqlStorage:
     async def room_seqs(self, user_id: str) -> dict[str, int]:
         if not plausible(user_id):
             return {}
+        if self._bulk_reader is not None:
+            return await self._bulk_reader.room_seqs(user_id)
         async with self._read() as conn:
             return await rooms.room_seqs(conn, user_id)
 

@@ -4,6 +4,7 @@ SQLite connection setup, migrations (and their agreement with tables.py), the `d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -12,6 +13,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import click
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -34,8 +36,10 @@ from chatcore.testing.storage_contract import (
     draft,
     gather,
     make_user,
+    make_users,
 )
 from chatcore_sql import messages, migrate, tables
+from chatcore_sql import storage as storage_module
 from chatcore_sql.settings import async_url
 from chatcore_sql.sqlite_writer import SqliteWriter
 from chatcore_sql.storage import SqlStorage
@@ -418,6 +422,40 @@ async def test_sqlite_writer_stores_what_sqlalchemy_stores(tmp_path: Path) -> No
 
 
 @pytest.mark.anyio
+async def test_sqlite_wal_is_checkpointed_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's commits leave the WAL alone (a checkpoint's fsync would stall a send);
+    the storage copies it into the database in the background, so the database file itself
+    (read without its WAL) soon holds what was stored."""
+    monkeypatch.setattr(storage_module, "CHECKPOINT_SECONDS", 0.02)
+    path = tmp_path / "chat.db"
+    storage = await provide(sqlite_url(path))
+    await storage.start()
+    try:
+        alice, bob = await make_users(storage, "alice", "bob")
+        room = await storage.create_group_room(alice.id, "g", [alice.id, bob.id], 1)
+        await storage.store_messages([draft(room, alice, f"m{i}") for i in range(50)])
+
+        def in_database_file() -> int:
+            # immutable=1: read the database file as it is, ignoring the WAL.
+            with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as db:
+                try:
+                    return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+                except sqlite3.OperationalError:  # not even the schema is there yet
+                    return 0
+
+        for _ in range(500):  # polling a file nothing notifies about: at most 10 s
+            if await asyncio.to_thread(in_database_file) == 50:
+                break
+            await anyio.sleep(0.02)
+        else:
+            pytest.fail("the WAL was not checkpointed into the database file")
+    finally:
+        await storage.close()
+
+
+@pytest.mark.anyio
 async def test_sqlite_writer_transactions(tmp_path: Path) -> None:
     """The file writer's connection is set up as the engine's (WAL, synchronous, busy
     timeout, foreign keys); a transaction the database refused on a constraint is rolled back
@@ -452,10 +490,16 @@ async def test_sqlite_writer_transactions(tmp_path: Path) -> None:
         setup = await writer.run(
             lambda db: [
                 db.execute(f"PRAGMA {name}").fetchone()[0]
-                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+                for name in (
+                    "journal_mode",
+                    "synchronous",
+                    "busy_timeout",
+                    "foreign_keys",
+                    "wal_autocheckpoint",
+                )
             ]
         )
-        assert setup == ["wal", 2, 1234, 1]
+        assert setup == ["wal", 2, 1234, 1, 0]  # commits never checkpoint (see the next test)
         assert await writer.run(conflicting_once) == 2
         assert await writer.run(packs) == ["try2"]  # the first try left nothing
         tries.clear()
