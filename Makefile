@@ -32,7 +32,7 @@ test-cluster: install
 	CHATCORE_TEST_CLUSTER=redis $(BIN)/python -m pytest $(CLUSTER_SUITES) -q
 	CHATCORE_TEST_CLUSTER=nats $(BIN)/python -m pytest $(CLUSTER_SUITES) -q
 
-# chatcore against a bare Python relay and a Node relay, same run (about 3 minutes; needs node
+# chatcore against a bare Python relay and a Node relay, same run (about 3.5 minutes; needs node
 # and taskset; PostgreSQL for the storage rows). Results land in bench/results/.
 bench: install bench-tools
 	$(BIN)/python bench/harness.py $(BENCH_ARGS)

@@ -45,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -717,6 +718,16 @@ def machine() -> str:
     )
 
 
+def reachable(url: str) -> bool:
+    """Whether something listens where `url` points (a database the rows of d and e need)."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 1):
+            return True
+    except OSError:
+        return False
+
+
 def check_tools() -> None:
     for tool in ("node", "taskset"):
         if shutil.which(tool) is None:
@@ -744,9 +755,12 @@ def main() -> None:
                 **{k: v for k, v in (("trials", args.trials), ("seconds", args.seconds)) if v},
             }
         )
+    postgres = not args.no_postgres and reachable(POSTGRES_URL)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chatcore-bench-") as tmp:
-        rows, notes = run_all(sizes, not args.no_postgres, Path(tmp))
+        rows, notes = run_all(sizes, postgres, Path(tmp))
+    if not postgres:
+        notes.append("PostgreSQL was not used (--no-postgres, or nothing listens on 5432)")
     elapsed = time.monotonic() - started
     when = dt.datetime.now(dt.UTC)
     report = "\n".join(

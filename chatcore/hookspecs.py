@@ -175,7 +175,9 @@ def chatcore_check_message(app: App, sender: User, draft: dict[str, Any]) -> dic
     `reply_to`. Return None to accept it as it is, or a new draft to rewrite it (the next
     plugin sees the rewrite); raise `ChatError` (usually `forbidden`) to reject it with a
     reason the sender sees. Called in order; may be async. Runs once per message, never per
-    recipient.
+    recipient. It sees neither retries nor sends by non-members; a send into a direct room
+    across a block is refused by storage after it, so a moderator may see one that is then
+    refused.
     """
 
 
