@@ -195,11 +195,11 @@ async def get_contact(conn: AsyncConnection, user_id: str, other_id: str) -> Con
     return _contact(row) if row else None
 
 
-_CONTACT_IDS = select(contacts.c.contact_id).where(contacts.c.user_id == bindparam("user_id"))
+CONTACT_IDS = select(contacts.c.contact_id).where(contacts.c.user_id == bindparam("user_id"))
 
 
 async def contact_ids(conn: AsyncConnection, user_id: str) -> list[str]:
-    return list((await conn.execute(_CONTACT_IDS, {"user_id": user_id})).scalars())
+    return list((await conn.execute(CONTACT_IDS, {"user_id": user_id})).scalars())
 
 
 async def remove_contact(conn: AsyncConnection, user_a: str, user_b: str) -> bool:
@@ -283,11 +283,11 @@ async def blocked_users(conn: AsyncConnection, blocker_id: str) -> list[User]:
     return [_user(row) for row in await conn.execute(stmt)]
 
 
-_BLOCKS_INVOLVING = union(  # built once: presence reads it at every session start
+BLOCKS_INVOLVING = union(  # built once: presence reads it at every session start
     select(blocks.c.blocked_id.label("user_id")).where(blocks.c.blocker_id == bindparam("user_id")),
     select(blocks.c.blocker_id.label("user_id")).where(blocks.c.blocked_id == bindparam("user_id")),
 )
 
 
 async def blocks_involving(conn: AsyncConnection, user_id: str) -> list[str]:
-    return list((await conn.execute(_BLOCKS_INVOLVING, {"user_id": user_id})).scalars())
+    return list((await conn.execute(BLOCKS_INVOLVING, {"user_id": user_id})).scalars())

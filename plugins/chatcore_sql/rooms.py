@@ -278,11 +278,11 @@ def _direct_peers() -> Any:
     )
 
 
-_DIRECT_PEERS = _direct_peers()
+DIRECT_PEERS = _direct_peers()
 
 
 async def direct_peers(conn: AsyncConnection, user_id: str) -> list[str]:
-    return list((await conn.execute(_DIRECT_PEERS, {"user_id": user_id})).scalars())
+    return list((await conn.execute(DIRECT_PEERS, {"user_id": user_id})).scalars())
 
 
 async def mark_read(conn: AsyncConnection, room_id: str, user_id: str, seq: int) -> int | None:

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Executable
 from sqlalchemy.dialects import sqlite
@@ -41,7 +41,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from chatcore.models import Message
-from chatcore_sql import messages, rooms
+from chatcore_sql import contacts, messages, rooms
 from chatcore_sql.engine import create_sqlite_sync_engine
 from chatcore_sql.rows import i64
 from chatcore_sql.rows import message as message_row
@@ -140,6 +140,12 @@ _INSERT_MESSAGES = CompiledSql(messages.INSERT_MESSAGES)
 _UPDATE_ROOMS = CompiledSql(messages.UPDATE_ROOMS)
 _AFTER = CompiledSql(messages.AFTER)
 _ROOM_SEQS = CompiledSql(rooms.ROOM_SEQS)
+UserIds = Literal["contacts", "direct_peers", "blocks"]
+_USER_IDS: dict[UserIds, CompiledSql] = {
+    "contacts": CompiledSql(contacts.CONTACT_IDS),
+    "direct_peers": CompiledSql(rooms.DIRECT_PEERS),
+    "blocks": CompiledSql(contacts.BLOCKS_INVOLVING),
+}
 
 
 class SqliteStatements:
@@ -233,8 +239,9 @@ class SqliteWriter(_ConnectionThread):
 
 
 class SqliteReader(_ConnectionThread):
-    """Reads of many rows (catch-up) in one hop to a thread of their own, on a plain sqlite3
-    connection: through aiosqlite and SQLAlchemy, turning a thousand rows into messages cost
+    """The hot reads (catch-up, and what every session start reads) in one hop to a thread of
+    their own, on a plain sqlite3 connection: through aiosqlite and SQLAlchemy a query is
+    several hops and wake-ups of the event loop, and turning a thousand rows into messages cost
     several times what SQLite did. Each read is one statement, which SQLite runs on one
     snapshot (WAL): it never sees half a batch, and never waits for the writer."""
 
@@ -248,8 +255,16 @@ class SqliteReader(_ConnectionThread):
 
     async def room_seqs(self, user_id: str) -> dict[str, int]:
         """`Storage.room_seqs` (see `rooms.room_seqs`): each session start and each sync."""
-        params = {"user_id": user_id}
-        return await self._thread.run(lambda: dict(_ROOM_SEQS.execute(self._connection(), params)))
+        return dict(await self.rows(_ROOM_SEQS, {"user_id": user_id}))
+
+    async def user_ids(self, kind: UserIds, user_id: str) -> list[str]:
+        """The ids a session start reads for its presence audience (see `presence`)."""
+        return [row[0] for row in await self.rows(_USER_IDS[kind], {"user_id": user_id})]
+
+    async def rows(self, statement: CompiledSql, params: dict[str, Any]) -> list[Any]:
+        return await self._thread.run(
+            lambda: statement.execute(self._connection(), params).fetchall()
+        )
 
     async def checkpoint(self) -> None:
         """Copy what the WAL holds into the database, without blocking readers or the writer

@@ -25,7 +25,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, insert, or_, select, text, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -63,7 +63,7 @@ from chatcore_sql.engine import (
 from chatcore_sql.loop_writer import LoopWriter
 from chatcore_sql.rows import check_text, new_id, plausible
 from chatcore_sql.settings import SqlStorageSettings, async_url
-from chatcore_sql.sqlite_writer import SqliteReader, SqliteStatements, SqliteWriter
+from chatcore_sql.sqlite_writer import CompiledSql, SqliteReader, SqliteStatements, SqliteWriter
 from chatcore_sql.tables import logins, refresh_tokens, user_settings, users
 
 log = logging.getLogger("chatcore.sql")
@@ -71,6 +71,8 @@ log = logging.getLogger("chatcore.sql")
 T = TypeVar("T")
 
 _USER_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.avatar_media_id)
+_USER_BY_ID = select(*_USER_COLUMNS).where(users.c.id == bindparam("user_id"))
+_SQLITE_USER_BY_ID = CompiledSql(_USER_BY_ID)
 
 
 #: How often a SQLite file's WAL is copied into the database (in the background).
@@ -101,7 +103,7 @@ class SqlStorage:
         # Message batches on a SQLite file: one thread hop per batch (see sqlite_writer).
         self._batch_writer: SqliteWriter | None = None
         self._loop_writer: LoopWriter | None = None  # PostgreSQL's batches (loop_writer.py)
-        self._bulk_reader: SqliteReader | None = None  # a SQLite file's catch-up reads
+        self._sqlite_reader: SqliteReader | None = None  # a SQLite file's hot reads, one hop each
         self._checkpoints: asyncio.Task[None] | None = None
         # One writer at a time on SQLite (see the module docstring). An in-memory database is
         # one shared connection, so there readers take the lock too.
@@ -129,8 +131,8 @@ class SqlStorage:
         self._writer = writer(self._engine)
         if path is not None:
             self._batch_writer = SqliteWriter(self.url, self.settings)
-            self._bulk_reader = SqliteReader(self.url, self.settings)
-            self._checkpoints = asyncio.create_task(self._checkpoint_often(self._bulk_reader))
+            self._sqlite_reader = SqliteReader(self.url, self.settings)
+            self._checkpoints = asyncio.create_task(self._checkpoint_often(self._sqlite_reader))
         elif not is_sqlite(self.url):
             self._loop_writer = LoopWriter(self.url, self.settings, self.write_lanes)
             await self._loop_writer.start()
@@ -165,7 +167,7 @@ class SqlStorage:
         engine, self._engine, self._writer, self._snapshot = self._engine, None, None, None
         batch_writer, self._batch_writer = self._batch_writer, None
         loop_writer, self._loop_writer = self._loop_writer, None
-        bulk_reader, self._bulk_reader = self._bulk_reader, None
+        bulk_reader, self._sqlite_reader = self._sqlite_reader, None
         checkpoints, self._checkpoints = self._checkpoints, None
         if checkpoints is not None:
             checkpoints.cancel()
@@ -248,8 +250,11 @@ class SqlStorage:
         return user
 
     async def get_user(self, user_id: str) -> User | None:
+        if self._sqlite_reader is not None:  # every session start reads it
+            found = await self._sqlite_reader.rows(_SQLITE_USER_BY_ID, {"user_id": user_id})
+            return _user(*found) if found else None
         async with self._read() as conn:
-            row = (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).first()
+            row = (await conn.execute(_USER_BY_ID, {"user_id": user_id})).first()
         return _user(row) if row else None
 
     async def get_credentials(self, username: str) -> Credentials | None:
@@ -460,14 +465,16 @@ class SqlStorage:
     async def room_seqs(self, user_id: str) -> dict[str, int]:
         if not plausible(user_id):
             return {}
-        if self._bulk_reader is not None:
-            return await self._bulk_reader.room_seqs(user_id)
+        if self._sqlite_reader is not None:
+            return await self._sqlite_reader.room_seqs(user_id)
         async with self._read() as conn:
             return await rooms.room_seqs(conn, user_id)
 
     async def direct_peers(self, user_id: str) -> list[str]:
         if not plausible(user_id):
             return []
+        if self._sqlite_reader is not None:
+            return await self._sqlite_reader.user_ids("direct_peers", user_id)
         async with self._read() as conn:
             return await rooms.direct_peers(conn, user_id)
 
@@ -520,8 +527,8 @@ class SqlStorage:
     async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
         if not plausible(room_id):
             return []
-        if self._bulk_reader is not None and limit > 0:
-            return await self._bulk_reader.messages_after(room_id, after_seq, limit)
+        if self._sqlite_reader is not None and limit > 0:
+            return await self._sqlite_reader.messages_after(room_id, after_seq, limit)
         async with self._read() as conn:
             return await messages.after(conn, room_id, after_seq, limit)
 
@@ -606,6 +613,8 @@ class SqlStorage:
     async def contact_ids(self, user_id: str) -> list[str]:
         if not plausible(user_id):
             return []
+        if self._sqlite_reader is not None:
+            return await self._sqlite_reader.user_ids("contacts", user_id)
         async with self._read() as conn:
             return await contacts.contact_ids(conn, user_id)
 
@@ -643,6 +652,8 @@ class SqlStorage:
     async def blocks_involving(self, user_id: str) -> list[str]:
         if not plausible(user_id):
             return []
+        if self._sqlite_reader is not None:
+            return await self._sqlite_reader.user_ids("blocks", user_id)
         async with self._read() as conn:
             return await contacts.blocks_involving(conn, user_id)
 
@@ -723,12 +734,11 @@ class SqlStorage:
             return await devices.of_users(conn, user_ids)
 
 
-def _user(row: Any) -> User:
+def _user(row: Sequence[Any]) -> User:
+    """A User from a row that starts with _USER_COLUMNS (a SQLAlchemy row or a sqlite3 tuple)."""
+    user_id, username, display_name, avatar_media_id = row[:4]
     return User(
-        id=row.id,
-        username=row.username,
-        display_name=row.display_name,
-        avatar_media_id=row.avatar_media_id,
+        id=user_id, username=username, display_name=display_name, avatar_media_id=avatar_media_id
     )
 
 
