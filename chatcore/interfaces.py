@@ -24,6 +24,7 @@ from chatcore.models import (
     Media,
     MediaPolicy,
     Message,
+    PushResult,
     RefreshOutcome,
     Room,
     RoomView,
@@ -410,6 +411,33 @@ class Broker(Lifecycle, Protocol):
 
 
 @runtime_checkable
+class PushAdapter(Lifecycle, Protocol):
+    """Delivers pushes to the devices of one platform (`chatcore_push_adapters`).
+
+    The core decides who gets a push and what it says (see `chatcore_notify`); an adapter only
+    delivers one push to one device and says how that went. `push` is a JSON object of the
+    core's making, at most a few KB:
+
+        {"type": "message", "room_id", "message_id", "seq", "ts",
+         "sender_id"?, "sender_name"?, "room_name"?, "preview"?, "direct": bool}
+
+    (an id-only push, for privacy, has just type, room_id, message_id and seq). An adapter
+    encodes it as its provider wants, refuses to send more than `max_payload_bytes`
+    (`failed`), never raises for a provider's answer (it returns a PushResult), and checks an
+    endpoint it did not get from its own configuration (a webhook or Web Push URL a client
+    registered) with `chatcore.ssrf` before connecting to it.
+    """
+
+    #: The `Device.platform` this adapter serves: "webpush", "fcm", "apns" or "webhook".
+    platform: str
+    #: The largest encoded payload the provider accepts (Web Push 4096, FCM 4096, APNs 4096).
+    max_payload_bytes: int
+
+    async def send(self, device: Device, push: Mapping[str, Any]) -> PushResult:
+        """Deliver `push` to `device`; the outcome, never an exception for the provider's
+        answer (network errors are `retry`)."""
+
+
 class Transport(Protocol):
     """A listener clients connect to: the REST API, the WebSocket server, ...
 

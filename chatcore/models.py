@@ -313,6 +313,23 @@ class WebPushKeys(Model):
     auth: str
 
 
+PushOutcome = Literal["sent", "retry", "gone", "failed"]
+
+
+class PushResult(Model):
+    """What a push adapter's `send` made of one push (see `chatcore.interfaces.PushAdapter`).
+
+    `sent`: the provider accepted it. `retry`: a passing failure (a 5xx, 429, a timeout, the
+    provider unreachable); try again later, not before `retry_after_seconds` when given.
+    `gone`: the provider says the device no longer exists (404/410, "unregistered"): it is
+    removed. `failed`: refused for good (a 4xx other than those); dropped, not retried.
+    """
+
+    outcome: PushOutcome
+    retry_after_seconds: float | None = None
+    detail: str = ""
+
+
 class Device(Model):
     """A push device of a user (PROTOCOL.md, Push devices). `user_id` is never sent.
 
