@@ -430,7 +430,8 @@ class PushAdapter(Lifecycle, Protocol):
 
     #: The `Device.platform` this adapter serves: "webpush", "fcm", "apns" or "webhook".
     platform: str
-    #: The largest encoded payload the provider accepts (Web Push 4096, FCM 4096, APNs 4096).
+    #: The largest push (as the JSON the adapter is given) it can deliver: the provider's
+    #: limit less the adapter's own overhead (Web Push: 4096 - 103 bytes of encryption).
     max_payload_bytes: int
 
     async def send(self, device: Device, push: Mapping[str, Any]) -> PushResult:

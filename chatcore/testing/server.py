@@ -30,6 +30,8 @@ FAST_AUTH = {
     "hash_parallelism": 1,
     "login_attempts_per_address": 1_000_000,
 }
+#: First starts that may move to fresh ports when theirs was taken meanwhile (see `start`).
+PORT_ATTEMPTS = 3
 TIMEOUT_SCALE = float(os.environ.get("CHATCORE_TEST_TIMEOUT_SCALE", "1"))
 
 
@@ -38,6 +40,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+#: Ports `server_config` picked (not a test's own choice): a first start may move off them.
+_PICKED: set[int] = set()
+
+
+def picked_port() -> int:
+    """`free_port`, remembered as picked by the harness (see `ServerProcess.start`)."""
+    port = free_port()
+    _PICKED.add(port)
+    return port
 
 
 def to_toml(data: Mapping[str, Any]) -> str:
@@ -74,8 +87,8 @@ def server_config(folder: Path, overrides: Mapping[str, Any] | None = None) -> d
     """A config for a test node whose state lives in `folder`, on fresh loopback ports."""
     config: dict[str, Any] = {
         "role": "server",
-        "server": {"host": "127.0.0.1", "port": free_port()},
-        "websocket": {"host": "127.0.0.1", "port": free_port()},
+        "server": {"host": "127.0.0.1", "port": picked_port()},
+        "websocket": {"host": "127.0.0.1", "port": picked_port()},
         "storage": {"url": f"sqlite+aiosqlite:///{folder / 'chat.db'}"},
         "media": {"url": f"file://{folder / 'media'}"},
         "broker": {"url": "memory://"},
@@ -97,27 +110,58 @@ class ServerProcess:
         self.config = config
         self.config_path = folder / "server.toml"
         self.config_path.write_text(to_toml(config))
-        server = config["server"]
-        self.base_url = f"http://{server['host']}:{server['port']}"
-        self.api = self.base_url + "/api/v1"
-        ws = config.get("websocket", {})
-        self.ws_url = f"ws://{ws.get('host', '127.0.0.1')}:{ws.get('port', 8081)}"
+        self._address()
         self.log_path = folder / "server.log"
         self._env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
+        self._started_once = False
+
+    def _address(self) -> None:
+        server = self.config["server"]
+        self.base_url = f"http://{server['host']}:{server['port']}"
+        self.api = self.base_url + "/api/v1"
+        ws = self.config.get("websocket", {})
+        self.ws_url = f"ws://{ws.get('host', '127.0.0.1')}:{ws.get('port', 8081)}"
 
     def start(self, timeout: float = 30) -> ServerProcess:
-        log = open(self.log_path, "ab")  # the child gets its own copy of the descriptor
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "chatcore", "serve", "--config", str(self.config_path)],
-            cwd=self.folder,
-            env=self._env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        self.wait_ready(timeout * TIMEOUT_SCALE)
-        return self
+        """Start the process and wait until it serves.
+
+        `free_port` can only say a port was free a moment ago: another process (any client's
+        outgoing connection takes a port from the same range) may take it before the server
+        binds it. A first start that finds its port taken therefore moves to fresh ports and
+        tries again; a restart keeps its ports (clients come back to the same address).
+        """
+        for attempt in range(PORT_ATTEMPTS):
+            log = open(self.log_path, "ab")  # the child gets its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "chatcore", "serve", "--config", str(self.config_path)],
+                cwd=self.folder,
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            log.close()
+            try:
+                self.wait_ready(timeout * TIMEOUT_SCALE)
+            except RuntimeError as exc:
+                lost_port = "address in use" in str(exc) or "Address already in use" in str(exc)
+                ours = [
+                    section
+                    for section in ("server", "websocket")
+                    if self.config.get(section, {}).get("port") in _PICKED
+                ]
+                if self._started_once or not lost_port or not ours:
+                    raise
+                if attempt == PORT_ATTEMPTS - 1:
+                    raise
+                for section in ours:
+                    self.config[section]["port"] = picked_port()
+                self.config_path.write_text(to_toml(self.config))
+                self._address()
+                continue
+            self._started_once = True
+            return self
+        raise AssertionError("unreachable")
 
     def wait_ready(self, timeout: float) -> None:
         """Poll /healthz until 200; fail with the server's log if it exits or times out."""

@@ -1,0 +1,152 @@
+"""What push adapters share: reading a provider's HTTP answer as a `PushResult`, and a safe
+client for the endpoints clients register (`EndpointClient`).
+
+Web Push services (RFC 8030), FCM, APNs and webhooks all answer in HTTP terms: 2xx accepted;
+404/410 the device is gone (a Web Push subscription expired, an app uninstalled); 429 and 5xx
+passing (try again, not before Retry-After); any other status a refusal for good (a bad
+request, a refused credential, a redirect, which adapters never follow: it could lead anywhere
+the endpoint check did not look).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from chatcore import ssrf
+from chatcore.errors import ChatError
+from chatcore.models import PushResult
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def outcome_of(status: int, retry_after: str | None, now: float, detail: str = "") -> PushResult:
+    """The `PushResult` of an HTTP status (see the module docstring). `retry_after` is the
+    Retry-After header when there is one, `now` the Unix time it is read against."""
+    described = f"HTTP {status}" + (f": {detail}" if detail else "")
+    if 200 <= status < 300:
+        return PushResult(outcome="sent", detail=described)
+    if status in (404, 410):
+        return PushResult(outcome="gone", detail=described)
+    if status == 429 or 500 <= status <= 599:
+        wait = retry_after_seconds(retry_after, now)
+        return PushResult(outcome="retry", retry_after_seconds=wait, detail=described)
+    return PushResult(outcome="failed", detail=described)
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds from `now`: delta-seconds or an HTTP date (RFC 9110 §10.2.3);
+    None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+class EndpointClient:
+    """POSTs to URLs that clients registered (a webhook, a Web Push endpoint), safely.
+
+    Each request: the endpoint is checked with `chatcore.ssrf` (refused: `failed`, nothing
+    sent); the connection goes to the address that was checked, with the host name still in
+    `Host` and as the TLS server name, so a name that resolves elsewhere a moment later (DNS
+    rebinding) is not followed; no redirects, no proxy from the environment (either would
+    send the request where the check did not look), no keep-alive (a connection kept for one
+    address could serve another name behind it without that name's certificate check); one
+    timeout bounds the whole exchange. Network errors and timeouts are `retry`; the status is
+    read with `outcome_of`, and at most `DETAIL_BYTES` of a refusal's body kept as its detail.
+
+    Needs httpx (the `push` extra), imported when the client starts.
+    """
+
+    DETAIL_BYTES = 256
+
+    def __init__(self, timeout_seconds: float, *, allow_private: bool = False) -> None:
+        self.timeout_seconds = timeout_seconds
+        self.allow_private = allow_private
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        import httpx
+
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout_seconds),
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def post(
+        self, endpoint: str, body: bytes, headers: Mapping[str, str], *, https_only: bool = False
+    ) -> PushResult:
+        """POST `body` to `endpoint` (see the class docstring); `https_only` refuses plain
+        http unless private endpoints are allowed (a local test service)."""
+        import httpx
+
+        client = self._client
+        if client is None:
+            raise RuntimeError("EndpointClient.post before start()")
+        try:
+            addresses = await ssrf.resolve_endpoint(endpoint, allow_private=self.allow_private)
+            url = httpx.URL(endpoint)
+        except ChatError as exc:
+            return PushResult(outcome="failed", detail=exc.message)
+        except httpx.InvalidURL as exc:  # what the check took but httpx does not
+            return PushResult(outcome="failed", detail=f"invalid endpoint URL: {exc}")
+        if https_only and url.scheme != "https" and not self.allow_private:
+            return PushResult(outcome="failed", detail="the endpoint is not an https URL")
+        sent_headers = dict(headers)
+        extensions: dict[str, Any] = {}
+        if addresses:  # pinned: connect to the checked address, name the host as before
+            sent_headers["Host"] = url.netloc.decode("ascii")
+            extensions["sni_hostname"] = url.host
+            url = url.copy_with(host=str(addresses[0]))
+        request = client.build_request(
+            "POST", url, content=body, headers=sent_headers, extensions=extensions
+        )
+        try:
+            # httpx's timeout bounds each read and write; this bounds the whole exchange.
+            async with asyncio.timeout(self.timeout_seconds):
+                response = await client.send(request, stream=True)
+                try:
+                    detail = await _start_of(response, self.DETAIL_BYTES)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
+            return PushResult(outcome="retry", detail="the endpoint did not answer in time")
+        except httpx.HTTPError as exc:
+            return PushResult(outcome="retry", detail=f"{type(exc).__name__}: {exc}".strip())
+        retry_after = response.headers.get("retry-after")
+        return outcome_of(response.status_code, retry_after, time.time(), detail)
+
+
+async def _start_of(response: httpx.Response, limit: int) -> str:
+    """The first bytes of a refusal's body, for the log; never the whole of a large one (an
+    endpoint cannot make the server download anything)."""
+    if response.status_code < 300:
+        return ""
+    kept = b""
+    async for chunk in response.aiter_bytes():
+        kept += chunk
+        if len(kept) >= limit:
+            break
+    return kept[:limit].decode("utf-8", "replace").strip()

@@ -1,0 +1,54 @@
+"""chatcore_webpush: Web Push (RFC 8030) with payload encryption (RFC 8291) and VAPID (RFC 8292).
+
+Offers the push adapter of platform "webpush" when `[webpush] vapid_private_key` and
+`vapid_subject` are set (`WebPushSettings`), and the `chatcore push vapid-keys` command that
+makes them. Needs `chatcore[push]` (pywebpush, httpx).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from chatcore.hookspecs import hookimpl
+from chatcore_webpush.settings import WebPushSettings
+
+if TYPE_CHECKING:
+    import click
+    from pydantic import BaseModel
+
+    from chatcore.app import App
+    from chatcore.interfaces import PushAdapter
+
+__all__ = ["WebPushSettings"]
+
+log = logging.getLogger("chatcore.webpush")
+
+
+@hookimpl
+def chatcore_settings_models() -> dict[str, type[BaseModel]]:
+    return {"webpush": WebPushSettings}
+
+
+@hookimpl
+def chatcore_push_adapters(app: App) -> list[PushAdapter] | None:
+    """The Web Push adapter when a VAPID key is configured; else None (said once, at start)."""
+    settings = app.settings.section("webpush", WebPushSettings)
+    if settings.vapid_private_key is None:
+        log.info(
+            "Web Push is off: [webpush] has no vapid_private_key (make one with "
+            "`chatcore push vapid-keys`)"
+        )
+        return None
+    # Imported here: pywebpush pulls in requests and aiohttp, a quarter of a second that
+    # every `chatcore` command would pay otherwise.
+    from chatcore_webpush.adapter import WebPushAdapter
+
+    return [WebPushAdapter(settings)]
+
+
+@hookimpl
+def chatcore_register_commands(cli: click.Group) -> None:
+    from chatcore_webpush.cli import push
+
+    cli.add_command(push)
