@@ -6,25 +6,14 @@ import inspect
 import logging
 
 from chatcore.interfaces import Handler
+from chatcore.subscriptions import ChannelSubscription
 
 __all__ = ["MemoryBroker", "MemorySubscription"]
 
 log = logging.getLogger("chatcore.memory")
 
 
-class MemorySubscription:
-    """One handler on one channel; `unsubscribe()` removes it (twice is harmless)."""
-
-    # A node holds one per online user and per room in use: keep them small.
-    __slots__ = ("broker", "channel", "handler")
-
-    def __init__(self, broker: MemoryBroker, channel: str, handler: Handler) -> None:
-        self.broker = broker
-        self.channel = channel
-        self.handler = handler
-
-    async def unsubscribe(self) -> None:
-        self.broker._remove(self)
+MemorySubscription = ChannelSubscription
 
 
 class MemoryBroker:
@@ -65,7 +54,7 @@ class MemoryBroker:
         """How many handlers listen on `channel` (for tests and metrics)."""
         return len(self._channels.get(channel, ()))
 
-    def _remove(self, subscription: MemorySubscription) -> None:
+    async def _remove(self, subscription: MemorySubscription) -> None:
         subscriptions = self._channels.get(subscription.channel)
         if subscriptions is None:
             return

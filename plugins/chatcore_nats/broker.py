@@ -21,6 +21,7 @@ from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
 from chatcore.interfaces import Handler
+from chatcore.subscriptions import ChannelSubscription
 from chatcore_nats.settings import NatsBrokerSettings
 
 __all__ = ["BrokerUnavailable", "NatsBroker", "NatsSubscription", "handles", "subject"]
@@ -59,16 +60,8 @@ def subject(prefix: str, channel: str) -> str:
     return ".".join([prefix, *tokens] if prefix else tokens)
 
 
-class NatsSubscription:
-    """One handler on one channel; `unsubscribe()` removes it (twice is harmless)."""
-
-    def __init__(self, broker: NatsBroker, subject: str, handler: Handler) -> None:
-        self.broker = broker
-        self.subject = subject
-        self.handler = handler
-
-    async def unsubscribe(self) -> None:
-        await self.broker._remove(self)
+#: A subscription's `channel` is the NATS subject it listens on.
+NatsSubscription = ChannelSubscription
 
 
 class NatsBroker:
@@ -159,7 +152,7 @@ class NatsBroker:
         return len(self._handlers.get(subject(self.prefix, channel), ()))
 
     async def _remove(self, subscription: NatsSubscription) -> None:
-        name = subscription.subject
+        name = subscription.channel
         handlers = self._handlers.get(name)
         if handlers is None:
             return
@@ -202,4 +195,3 @@ class NatsBroker:
     async def _on_reconnected(self) -> None:
         self.reconnects += 1
         log.info("reconnected to NATS")
-

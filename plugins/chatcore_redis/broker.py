@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from chatcore.interfaces import Handler
+from chatcore.subscriptions import ChannelSubscription
 from chatcore_redis.settings import RedisBrokerSettings
 
 __all__ = ["BrokerUnavailable", "RedisBroker", "RedisSubscription", "handles"]
@@ -46,16 +47,8 @@ def handles(url: str) -> bool:
     return urlsplit(url).scheme.lower() in SCHEMES
 
 
-class RedisSubscription:
-    """One handler on one channel; `unsubscribe()` removes it (twice is harmless)."""
-
-    def __init__(self, broker: RedisBroker, channel: str, handler: Handler) -> None:
-        self.broker = broker
-        self.channel = channel
-        self.handler = handler
-
-    async def unsubscribe(self) -> None:
-        await self.broker._remove(self)
+#: A subscription's `channel` is the Redis channel (prefixed) it listens on.
+RedisSubscription = ChannelSubscription
 
 
 class RedisBroker:
