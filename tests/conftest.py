@@ -5,9 +5,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from chatcore.testing.server import ServerProcess, start_server
+from chatcore.testing.users import TestUser, register_and_login
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +22,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One real `chatcore serve` process shared by the tests of a module."""
     with start_server(tmp_path_factory.mktemp("server")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> Iterator[httpx.Client]:
+    """An HTTP client on the module's server, based at its API (`/api/v1`)."""
+    with httpx.Client(base_url=server.api, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
+def user(client: httpx.Client) -> Callable[[], TestUser]:
+    """Make a registered, logged-in user on the module's server: `alice = user()`."""
+    return lambda: register_and_login(client)
 
 
 @pytest.fixture

@@ -125,7 +125,6 @@ def client(probe: ServerProcess) -> Iterator[httpx.Client]:
         yield http
 
 
-
 def login(
     client: httpx.Client, username: str, password: str = PASSWORD, address: str | None = None
 ) -> httpx.Response:

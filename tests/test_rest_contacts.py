@@ -9,38 +9,20 @@ The live `contact` and `presence` events are tested in tests/e2e/test_e2e_contac
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from chatcore.testing.rest import assert_error, ok
-from chatcore.testing.server import ServerProcess
-from chatcore.testing.users import TestUser, register_and_login
+from chatcore.testing.users import TestUser
 
 pytestmark = pytest.mark.e2e
 
 INVITATION_KEYS = {"id", "from_user", "to_user", "status", "ts"}
 CONTACT_KEYS = {"user", "since_ts", "presence"}
 _refs = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.api, timeout=10) as http:
-        yield http
-
-
-def new_user(http: httpx.Client) -> TestUser:
-    return register_and_login(http, prefix="friend")
-
-
-@pytest.fixture
-def user(client: httpx.Client) -> Callable[[], TestUser]:
-    return lambda: new_user(client)
-
-
 
 
 # --- small clients of each endpoint -----------------------------------------------------------

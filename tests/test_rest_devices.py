@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,7 +15,6 @@ import pytest
 
 from chatcore.devices import MAX_DEVICES
 from chatcore.testing.rest import assert_error, ok
-from chatcore.testing.server import ServerProcess
 from chatcore.testing.users import TestUser, register_and_login
 
 pytestmark = pytest.mark.e2e
@@ -27,17 +25,9 @@ AUTH = base64.urlsafe_b64encode(bytes(range(16))).decode()  # padded: accepted t
 _tokens = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.api, timeout=10) as http:
-        yield http
-
-
 @pytest.fixture
 def me(client: httpx.Client) -> TestUser:
     return register_and_login(client, prefix="pusher")
-
-
 
 
 def register(http: httpx.Client, by: TestUser, body: Any) -> httpx.Response:

@@ -53,12 +53,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.api, timeout=10) as http:
-        yield http
-
-
 def new_user(http: httpx.Client) -> TestUser:
     username = unique_username("media")
     body = {"username": username, "password": PASSWORD}
@@ -83,8 +77,6 @@ def bob(client: httpx.Client) -> TestUser:
 def eve(client: httpx.Client) -> TestUser:
     """An outsider: in no room with anyone."""
     return new_user(client)
-
-
 
 
 def png(width: int = 40, height: int = 30, color: str = "red", mode: str = "RGB") -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,19 +30,8 @@ MESSAGE_KEYS = {"id", "room_id", "seq", "sender_id", "ref", "kind", "body", "ts"
 _refs = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.api, timeout=10) as http:
-        yield http
-
-
 def new_user(http: httpx.Client) -> TestUser:
     return register_and_login(http, prefix="room")
-
-
-@pytest.fixture
-def user(client: httpx.Client) -> Callable[[], TestUser]:
-    return lambda: new_user(client)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +49,6 @@ def quiet(client: httpx.Client) -> tuple[TestUser, str]:
 
 def new_ref() -> str:
     return f"ref-{next(_refs)}"
-
 
 
 def direct(client: httpx.Client, a: TestUser, b: TestUser, status: int = 201) -> dict[str, Any]:
