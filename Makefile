@@ -26,7 +26,7 @@ test: install lint typecheck
 # The core protocol suites again, each on a 2-node cluster (PostgreSQL + Redis, then
 # PostgreSQL + NATS) with consecutive clients on different nodes. Only the core modules: the
 # whole tests/e2e twice would add well over 4 minutes on a 2-core machine.
-CLUSTER_SUITES := $(addprefix tests/e2e/test_e2e_,ws_send.py sync.py messages.py rooms.py live.py crash.py)
+CLUSTER_SUITES := $(addprefix tests/e2e/test_e2e_,ws_send.py sync.py messages.py rooms.py live.py crash.py push.py)
 
 test-cluster: install
 	CHATCORE_TEST_CLUSTER=redis $(BIN)/python -m pytest $(CLUSTER_SUITES) -q

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from chatcore.errors import ChatError, ErrorCode, bad_request
+from chatcore.push_rules import check_preferences
 
 if TYPE_CHECKING:
     from chatcore.app import App
@@ -22,17 +23,13 @@ SETTINGS_MAX_BYTES = 64 * 1024
 
 def check_username(username: object) -> str:
     if not isinstance(username, str) or not USERNAME.fullmatch(username):
-        raise bad_request(
-            "A username is 3 to 32 characters: letters, digits, '_', '.' or '-'."
-        )
+        raise bad_request("A username is 3 to 32 characters: letters, digits, '_', '.' or '-'.")
     return username
 
 
 def check_password(password: object) -> str:
     if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise bad_request(
-            f"A password is {PASSWORD_MIN} to {PASSWORD_MAX} characters long."
-        )
+        raise bad_request(f"A password is {PASSWORD_MIN} to {PASSWORD_MAX} characters long.")
     return password
 
 
@@ -86,6 +83,8 @@ async def patch_settings(app: App, user_id: str, patch: Any) -> dict[str, Any]:
         raise bad_request("The settings patch must be a JSON object (RFC 7396 merge patch).")
     current = await app.storage.get_settings(user_id)
     updated = merge_patch(current, patch)
+    if "push" in updated:
+        check_preferences(updated["push"])
     if len(orjson.dumps(updated)) > SETTINGS_MAX_BYTES:
         raise ChatError(
             ErrorCode.TOO_LARGE, f"Settings are limited to {SETTINGS_MAX_BYTES} bytes of JSON."

@@ -26,6 +26,7 @@ from chatcore.interfaces import AuthBackend, Broker, Storage, Transport
 from chatcore.messages import publish_new
 from chatcore.models import User
 from chatcore.plugins import PluginHost
+from chatcore.push_dispatch import PushDispatcher, push_dispatcher
 from chatcore.settings import Settings, build_settings, plugin_lists, read_config_file
 from chatcore.writer import MessageWriter
 
@@ -53,6 +54,7 @@ class App:
         self.media: Any | None = None
         self.transports: list[Transport] = []
         self._writer: MessageWriter | None = None
+        self.push: PushDispatcher | None = None  # while push adapters are configured
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started: list[Any] = []  # what to close, in start order
         self.state: dict[str, Any] = {}  # a place for plugins to keep per-app objects
@@ -121,6 +123,9 @@ class App:
             publish = functools.partial(publish_new, self)
             self._writer = MessageWriter(self.storage, publish, lanes=lanes)
             await self._start(self._writer)
+            self.push = await push_dispatcher(self)
+            if self.push is not None:
+                await self._start(self.push)
             await call_all(self.hook.chatcore_startup, app=self)
             if not listen:
                 return
@@ -165,6 +170,7 @@ class App:
         for component in reversed([c for c in started if id(c) not in done]):
             await _quietly(component.close(), f"closing {type(component).__name__}")
         self.transports = []
+        self.push = None
 
     async def __aenter__(self) -> App:
         await self.start()

@@ -19,8 +19,16 @@ if TYPE_CHECKING:
     from chatcore.app import App
 
 ERROR_CODES = [
-    "bad_request", "unauthorized", "forbidden", "not_found", "conflict", "too_large",
-    "unsupported_media_type", "rate_limited", "internal", "unavailable",
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "too_large",
+    "unsupported_media_type",
+    "rate_limited",
+    "internal",
+    "unavailable",
 ]
 
 
@@ -43,9 +51,13 @@ def server_events() -> dict[str, dict[str, Any]]:
     return {
         "ready": _obj(
             ["type", "user", "session_id", "rooms"],
-            type={"const": "ready"}, user=user, session_id=STR,
-            rooms={"type": "array", "items": _obj(["room_id", "last_seq"], room_id=STR,
-                                                  last_seq=INT)},
+            type={"const": "ready"},
+            user=user,
+            session_id=STR,
+            rooms={
+                "type": "array",
+                "items": _obj(["room_id", "last_seq"], room_id=STR, last_seq=INT),
+            },
         ),
         "ack": _obj(["type", "ref", "message"], type={"const": "ack"}, ref=STR, message=message),
         "message": _obj(["type", "message"], type={"const": "message"}, message=message),
@@ -53,22 +65,49 @@ def server_events() -> dict[str, dict[str, Any]]:
             ["type", "message"], type={"const": "message_updated"}, message=message
         ),
         "synced": _obj(
-            ["type", "rooms", "has_more"], type={"const": "synced"}, ref=STR, rooms=SEQS,
+            ["type", "rooms", "has_more"],
+            type={"const": "synced"},
+            ref=STR,
+            rooms=SEQS,
             has_more={"type": "object", "additionalProperties": {"type": "boolean"}},
         ),
-        "typing": _obj(["type", "room_id", "user_id", "active"], type={"const": "typing"},
-                       room_id=STR, user_id=STR, active={"type": "boolean"}),
-        "receipt": _obj(["type", "room_id", "user_id", "seq"], type={"const": "receipt"},
-                        room_id=STR, user_id=STR, seq=INT),
-        "presence": _obj(["type", "user_id", "status"], type={"const": "presence"}, user_id=STR,
-                         status={"enum": ["online", "offline"]}),
+        "typing": _obj(
+            ["type", "room_id", "user_id", "active"],
+            type={"const": "typing"},
+            room_id=STR,
+            user_id=STR,
+            active={"type": "boolean"},
+        ),
+        "receipt": _obj(
+            ["type", "room_id", "user_id", "seq"],
+            type={"const": "receipt"},
+            room_id=STR,
+            user_id=STR,
+            seq=INT,
+        ),
+        "presence": _obj(
+            ["type", "user_id", "status"],
+            type={"const": "presence"},
+            user_id=STR,
+            status={"enum": ["online", "offline"]},
+        ),
         "room": _obj(["type", "room"], type={"const": "room"}, room={"type": "object"}),
-        "contact": _obj(["type", "event"], type={"const": "contact"},
-                        event={"enum": ["invited", "accepted", "removed"]},
-                        invitation={"type": "object"}, user=user),
+        "contact": _obj(
+            ["type", "event"],
+            type={"const": "contact"},
+            event={"enum": ["invited", "accepted", "removed"]},
+            invitation={"type": "object"},
+            user=user,
+        ),
         "pong": _obj(["type"], type={"const": "pong"}, ref=STR),
-        "error": _obj(["type", "code", "message"], type={"const": "error"}, ref=STR,
-                      code={"enum": ERROR_CODES}, message=STR, retry_after_ms=INT),
+        "error": _obj(
+            ["type", "code", "message"],
+            type={"const": "error"},
+            ref=STR,
+            code={"enum": ERROR_CODES},
+            message=STR,
+            retry_after_ms=INT,
+        ),
     }
 
 
@@ -94,10 +133,16 @@ def document(app: App) -> dict[str, Any]:
         "servers": {"node": {"host": (app.ws_url or "").split("://", 1)[-1], "protocol": "ws"}},
         "channels": {"session": {"address": "/", "messages": messages}},
         "operations": {
-            "clientSends": {"action": "receive", "channel": {"$ref": "#/channels/session"},
-                            "messages": client},
-            "serverSends": {"action": "send", "channel": {"$ref": "#/channels/session"},
-                            "messages": server},
+            "clientSends": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/session"},
+                "messages": client,
+            },
+            "serverSends": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/session"},
+                "messages": server,
+            },
         },
         "components": {"schemas": schemas},
     }

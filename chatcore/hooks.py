@@ -73,6 +73,23 @@ async def call_filter(hook: HookCaller, name: str, value: Any, **kwargs: Any) ->
     return value
 
 
+async def call_decision(hook: HookCaller, name: str, value: Any, **kwargs: Any) -> Any:
+    """Like `call_filter`, for hooks that may veto: the first answer of False stops the chain
+    and is returned. An implementation that fails is logged and skipped (the value goes on
+    unchanged), so one broken plugin cannot stop what the others decide."""
+    for impl in _implementations(hook):
+        try:
+            result = await resolve(_call(impl, {**kwargs, name: value}))
+        except Exception:
+            log.exception("plugin %s failed in %s", impl.plugin_name, hook.name)
+            continue
+        if result is False:
+            return False
+        if result is not None:
+            value = result
+    return value
+
+
 def call_all_sync(hook: HookCaller, **kwargs: Any) -> list[Any]:
     """Every answer of a sync-only hook, in pluggy's call order."""
     results = []

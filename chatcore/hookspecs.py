@@ -191,11 +191,24 @@ def chatcore_message_stored(app: App, message: Any) -> None:
 
 
 @hookspec
-def chatcore_notify(app: App, push: dict[str, Any]) -> dict[str, Any] | bool | None:
-    """Decide a push to a device of a user who has no live session.
+def chatcore_notify(
+    app: App, push: dict[str, Any], user_id: str, settings: dict[str, Any], message: Any
+) -> dict[str, Any] | bool | None:
+    """Decide the push of a new message to a member with no live session on any node.
 
-    Return None to leave it, a changed push to alter it, or False to veto it. Called in
-    order, each sees the previous change; the first False stops it. May be async.
+    Called once per recipient (the push then goes to each of their devices): `push` is what
+    the adapters get (see `chatcore.interfaces.PushAdapter`: room and message ids, seq, ts,
+    sender, room name, a preview, `direct`, `mention`), `user_id` the recipient, `settings`
+    their user settings (read once for all the hooks; do not change it), `message` the stored
+    `Message`. Return None to leave the push, a changed push to alter it, or False to veto
+    it. Called in order, each sees the previous change; the first False stops it. May be
+    async; never delays delivery (pushes are routed after the message went out). A failing
+    implementation is logged and skipped.
+
+    The core's own implementation (`chatcore.push_rules`) runs last: it applies the
+    recipient's `push` settings (off, per-room and per-kind levels, do-not-disturb hours, no
+    preview), so other plugins see the full push. A server with `[push] privacy = "id_only"`
+    strips the push to its ids after every implementation has run.
     """
 
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from chatcore.errors import ChatError
 from chatcore.models import (
     BlockChange,
+    ClaimedPush,
     Contact,
     Credentials,
     Device,
@@ -25,6 +26,7 @@ from chatcore.models import (
     MediaPolicy,
     Message,
     PushResult,
+    QueuedPush,
     RefreshOutcome,
     Room,
     RoomView,
@@ -144,6 +146,34 @@ class DeviceStorage(Protocol):
         """Every device of these users (for sending pushes), by user id then newest first."""
 
 
+class PushQueueStorage(Protocol):
+    """The push queue: pushes waiting to be sent, kept across restarts and shared by the nodes.
+
+    Any node may send any push. A push is claimed before it is sent: a claim makes it due again
+    only once its lease has run out, so a node that dies while sending leaves it to another
+    (pushes are sent at least once). Removing a device (`delete_device`) removes the pushes
+    queued for it, in the same transaction; a push whose device is gone is never claimed.
+    """
+
+    async def enqueue_pushes(self, pushes: Sequence[QueuedPush]) -> None:
+        """Store these pushes (their devices may have been removed meanwhile: such pushes
+        are never claimed)."""
+
+    async def claim_pushes(self, now_ts: int, lease_ms: int, limit: int) -> list[ClaimedPush]:
+        """Up to `limit` pushes due at `now_ts` (`due_ts <= now_ts`), earliest due first,
+        each now due again only at `now_ts + lease_ms` with its attempts counted one up.
+        Concurrent claims, also from several nodes, never return the same push twice within
+        its lease."""
+
+    async def finish_push(self, push_id: str) -> None:
+        """Remove a push from the queue (sent, refused for good, or dropped); a push that is
+        not there any more is no error."""
+
+    async def retry_push(self, push_id: str, due_ts: int) -> None:
+        """Make a claimed push due again at `due_ts` (a passing failure); a push that is not
+        there any more is no error."""
+
+
 class MediaStorage(Protocol):
     """Media metadata, sticker packs and the profile fields that point at media.
 
@@ -180,7 +210,7 @@ class MediaStorage(Protocol):
 
 
 @runtime_checkable
-class Storage(Lifecycle, ContactStorage, MediaStorage, DeviceStorage, Protocol):
+class Storage(Lifecycle, ContactStorage, MediaStorage, DeviceStorage, PushQueueStorage, Protocol):
     """The system of record: users, logins and refresh tokens, settings.
 
     Usernames are unique case-insensitively and keep the case they were registered with.
@@ -419,9 +449,11 @@ class PushAdapter(Lifecycle, Protocol):
     core's making, at most a few KB:
 
         {"type": "message", "room_id", "message_id", "seq", "ts",
-         "sender_id"?, "sender_name"?, "room_name"?, "preview"?, "direct": bool}
+         "sender_id"?, "sender_name"?, "room_name"?, "preview"?, "direct": bool,
+         "mention": bool}
 
-    (an id-only push, for privacy, has just type, room_id, message_id and seq). An adapter
+    (`direct`: a direct room; `mention`: the text names the recipient as `@username`; an
+    id-only push, for privacy, has just type, room_id, message_id and seq). An adapter
     encodes it as its provider wants, refuses to send more than `max_payload_bytes`
     (`failed`), never raises for a provider's answer (it returns a PushResult), and checks an
     endpoint it did not get from its own configuration (a webhook or Web Push URL a client

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from chatcore import media
+from chatcore import media, push_routing
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.hooks import call_filter, call_observers
 from chatcore.models import Draft, Message, Stored
@@ -144,10 +144,13 @@ async def _moderate(app: App, sender_id: str, draft: dict[str, Any]) -> dict[str
 
 
 async def publish_new(app: App, stored: Sequence[Stored]) -> None:
-    """The writer's fan-out step: deliver each new message, then tell the observers."""
+    """The writer's fan-out step: deliver each new message, then route its pushes and tell
+    the observers, both in the background."""
     for item in stored:
         message = item.message
         await app.hub.publish_room(message.room_id, message_event(message), seq=message.seq)
+    if app.push is not None:
+        app.spawn(push_routing.route(app, app.push, [item.message for item in stored]))
     if app.hook.chatcore_message_stored.get_hookimpls():
         app.spawn(_observe([item.message for item in stored], app))
 

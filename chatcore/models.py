@@ -357,3 +357,29 @@ class Device(Model):
         data = self.model_dump(mode="json", exclude_none=True)
         del data["user_id"]
         return data
+
+
+class QueuedPush(Model):
+    """A push for one device, put in the push queue (`PushQueueStorage.enqueue_pushes`).
+
+    `push` is the JSON object the adapter gets (see `chatcore.interfaces.PushAdapter`); it is
+    due for sending at `due_ts` and was made at `created_ts` (ms since the epoch; pushes too old
+    to matter any more are dropped by their age).
+    """
+
+    id: str
+    device_id: str
+    push: dict[str, Any]
+    due_ts: int
+    created_ts: int
+
+
+class ClaimedPush(Model):
+    """A push taken from the queue to be sent now, with its device; `attempts` counts the
+    claims of this push so far, this one included."""
+
+    id: str
+    device: Device
+    push: dict[str, Any]
+    attempts: int
+    created_ts: int

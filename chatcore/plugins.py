@@ -57,9 +57,11 @@ class PluginHost:
         host = cls()
         for name in disabled:
             host.pm.set_blocked(name)
-        from chatcore import core_plugin
+        from chatcore import core_plugin, push_rules
 
         host.register(core_plugin, "chatcore.core", source="core")
+        # Its own plugin, so a deployment with other push rules can disable it by name.
+        host.register(push_rules, "chatcore.push_rules", source="core")
         if entry_points:
             host._load_entry_points()
         for module_name in modules:

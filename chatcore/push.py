@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import math
+import ssl
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+import anyio
+import orjson
 
 from chatcore import ssrf
 from chatcore.errors import ChatError
@@ -37,6 +42,20 @@ def outcome_of(status: int, retry_after: str | None, now: float, detail: str = "
         wait = retry_after_seconds(retry_after, now)
         return PushResult(outcome="retry", retry_after_seconds=wait, detail=described)
     return PushResult(outcome="failed", detail=described)
+
+
+def encode_push(push: Mapping[str, Any], limit: int) -> bytes | PushResult:
+    """The push as JSON bytes; or, when it is not JSON or longer than `limit` bytes, the
+    `failed` PushResult an adapter answers without sending anything."""
+    try:
+        body = orjson.dumps(dict(push))
+    except TypeError as exc:
+        return PushResult(outcome="failed", detail=f"push not JSON: {exc}")
+    if len(body) > limit:
+        return PushResult(
+            outcome="failed", detail=f"push of {len(body)} bytes over the limit of {limit}"
+        )
+    return body
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
@@ -75,15 +94,24 @@ class EndpointClient:
 
     DETAIL_BYTES = 256
 
-    def __init__(self, timeout_seconds: float, *, allow_private: bool = False) -> None:
+    def __init__(
+        self, timeout_seconds: float, *, allow_private: bool = False, ca_file: str | None = None
+    ) -> None:
         self.timeout_seconds = timeout_seconds
         self.allow_private = allow_private
+        self.ca_file = ca_file  # trusted instead of the system's authorities
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
         import httpx
 
+        verify: ssl.SSLContext | bool = True
+        if self.ca_file is not None:
+            verify = await anyio.to_thread.run_sync(
+                functools.partial(ssl.create_default_context, cafile=self.ca_file)
+            )
         self._client = httpx.AsyncClient(
+            verify=verify,
             timeout=httpx.Timeout(self.timeout_seconds),
             follow_redirects=False,
             trust_env=False,
@@ -128,7 +156,7 @@ class EndpointClient:
             async with asyncio.timeout(self.timeout_seconds):
                 response = await client.send(request, stream=True)
                 try:
-                    detail = await _start_of(response, self.DETAIL_BYTES)
+                    detail = await start_of_body(response, self.DETAIL_BYTES)
                 finally:
                     await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
@@ -139,9 +167,9 @@ class EndpointClient:
         return outcome_of(response.status_code, retry_after, time.time(), detail)
 
 
-async def _start_of(response: httpx.Response, limit: int) -> str:
-    """The first bytes of a refusal's body, for the log; never the whole of a large one (an
-    endpoint cannot make the server download anything)."""
+async def start_of_body(response: httpx.Response, limit: int) -> str:
+    """The first `limit` bytes of a refusal's body, for the log (nothing of a success); never
+    the whole of a large one (an endpoint cannot make the server download anything)."""
     if response.status_code < 300:
         return ""
     kept = b""

@@ -153,6 +153,54 @@ class PresenceSettings(Section):
         return self
 
 
+class PushSettings(Section):
+    """`[push]`: pushes to the devices of members with no live session (docs/push.md)."""
+
+    enabled: bool = Field(
+        True,
+        description="Send pushes when a push adapter is configured; false turns them off.",
+    )
+    privacy: Literal["preview", "id_only"] = Field(
+        "preview",
+        description="`preview`: pushes carry the sender, room name and the start of the text; "
+        "`id_only`: only room id, message id and seq (the app fetches the message).",
+    )
+    preview_chars: int = Field(
+        100, ge=0, le=1000, description="Characters of the text a preview push carries."
+    )
+    max_attempts: int = Field(8, ge=1, le=100, description="Tries per push before it is dropped.")
+    retry_base_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="Wait before the first retry; each further retry waits twice as long.",
+    )
+    retry_max_seconds: float = Field(
+        600.0, gt=0, le=86400, description="Longest wait between two tries of a push."
+    )
+    expire_seconds: float = Field(
+        86400.0,
+        gt=0,
+        le=30 * 86400,
+        description="A push not sent this long after its message is dropped (stale news).",
+    )
+    concurrency: int = Field(32, ge=1, le=1024, description="Pushes a node sends at once.")
+    poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often a node looks for due pushes (retries, pushes of a node that "
+        "died); a node sends what it queued itself at once.",
+    )
+    lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="A push being sent by a node that died is sent again after this long; "
+        "keep it above every adapter's timeout.",
+    )
+
+
 #: Sections every server and client has, whatever plugins are loaded.
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "server": ServerSettings,
@@ -163,6 +211,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "media": MediaSettings,
     "client": ClientSettings,
     "presence": PresenceSettings,
+    "push": PushSettings,
 }
 
 
@@ -203,6 +252,7 @@ class Settings(_EnvOverFile):
     media: MediaSettings = Field(default_factory=MediaSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     presence: PresenceSettings = Field(default_factory=PresenceSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
 
     def section(self, name: str, model: type[S]) -> S:
         """The section `name`, checked to be (a subclass of) `model`."""

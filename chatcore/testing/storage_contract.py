@@ -42,6 +42,7 @@ from chatcore.models import (
     Device,
     Draft,
     Message,
+    QueuedPush,
     Room,
     Stored,
     User,
@@ -106,6 +107,22 @@ def seqs(found: Sequence[Message]) -> list[int]:
 #: Web Push keys of the right sizes (65 and 16 bytes, base64url).
 KEYS = WebPushKeys(p256dh="B" + "A" * 86, auth="A" * 22)
 _device_ids = itertools.count()
+
+
+_push_ids = itertools.count()
+
+
+def queued(target: Device | str, due_ts: int, **push: Any) -> QueuedPush:
+    """A push for a device (or a device id), due at `due_ts`."""
+    device_id = target if isinstance(target, str) else target.id
+    body = {"type": "message", "room_id": "r", "message_id": "m", "seq": 1, **push}
+    return QueuedPush(
+        id=f"push{next(_push_ids):028d}",
+        device_id=device_id,
+        push=body,
+        due_ts=due_ts,
+        created_ts=1,
+    )
 
 
 def device(user: User | str, platform: Any, ts: int = 1_000, **fields: Any) -> Device:
@@ -1422,3 +1439,79 @@ class StorageContract:
             await storage.add_device(device("no-such-user", "fcm", token="t"), max_devices=5)
         assert caught.value.code is ErrorCode.NOT_FOUND
         assert await storage.list_devices("no-such-user") == []
+
+    # --- push queue -----------------------------------------------------------------------------
+
+    async def _device_of(self, storage: Storage, name: str) -> Device:
+        (user,) = await make_users(storage, name)
+        phone = device(user, "fcm", token=f"token-of-{name}")
+        await storage.add_device(phone, max_devices=5)
+        return phone
+
+    @pytest.mark.anyio
+    async def test_pushes_are_claimed_when_due_earliest_first_and_leased(
+        self, storage: Storage
+    ) -> None:
+        phone = await self._device_of(storage, "alice")
+        late, early, future = (
+            queued(phone, 100, seq=1, preview="héllo ✓"),
+            queued(phone, 50, seq=2),
+            queued(phone, 2_000, seq=3),
+        )
+        await storage.enqueue_pushes([late, early, future])
+        await storage.enqueue_pushes([])
+        claimed = await storage.claim_pushes(now_ts=150, lease_ms=1_000, limit=10)
+        assert [(c.id, c.attempts) for c in claimed] == [(early.id, 1), (late.id, 1)]
+        assert claimed[1].device == phone and claimed[1].push == late.push
+        assert claimed[1].created_ts == late.created_ts
+        # Leased: nobody gets them again until the lease runs out, the future one not yet due.
+        assert await storage.claim_pushes(now_ts=1_149, lease_ms=1_000, limit=10) == []
+        again = await storage.claim_pushes(now_ts=2_000, lease_ms=10_000, limit=2)
+        assert sorted((c.id, c.attempts) for c in again) == sorted([(early.id, 2), (late.id, 2)])
+        again = await storage.claim_pushes(now_ts=2_000, lease_ms=10_000, limit=10)
+        assert [(c.id, c.attempts) for c in again] == [(future.id, 1)]
+        # Finished pushes are gone; a retried one is due when it says.
+        await storage.finish_push(early.id)
+        await storage.retry_push(late.id, due_ts=5_000)
+        await storage.finish_push(early.id)  # twice, or unknown ids: no error
+        await storage.retry_push("no-such-push\x00", due_ts=1)
+        await storage.finish_push("no-such-push\x00")
+        assert await storage.claim_pushes(4_999, 1_000, 10) == []
+        claimed = await storage.claim_pushes(5_000, 1_000, 10)
+        assert [(c.id, c.attempts) for c in claimed] == [(late.id, 3)]
+        # Both leases ran out: each is due again, earliest due first.
+        claimed = await storage.claim_pushes(20_000, 1_000, 10)
+        assert [(c.id, c.attempts) for c in claimed] == [(late.id, 4), (future.id, 2)]
+
+    @pytest.mark.anyio
+    async def test_removing_a_device_removes_its_pushes(self, storage: Storage) -> None:
+        phone = await self._device_of(storage, "alice")
+        other = await self._device_of(storage, "bob")
+        kept = queued(other, 10)
+        await storage.enqueue_pushes([queued(phone, 10), queued(phone, 20), kept])
+        assert await storage.delete_device(phone.user_id, phone.id) is True
+        # So is one queued for a device removed before (a race between nodes): never claimed.
+        await storage.enqueue_pushes([queued(phone.id, 15), queued("no-such-device", 5)])
+        assert [c.id for c in await storage.claim_pushes(100, 1_000, 10)] == [kept.id]
+        # Later, when everything would be due again, still only the other device's push.
+        later = await storage.claim_pushes(10_000, 1_000, 10)
+        assert [(c.id, c.attempts) for c in later] == [(kept.id, 2)]
+
+    @pytest.mark.anyio
+    async def test_nodes_claiming_at_once_never_share_a_push(
+        self, storage: Storage, other_node: Storage
+    ) -> None:
+        phone = await self._device_of(storage, "alice")
+        pushes = [queued(phone, i) for i in range(60)]
+        await storage.enqueue_pushes(pushes)
+        rounds = await gather(
+            *(
+                node.claim_pushes(1_000, 60_000, 7)
+                for _ in range(6)
+                for node in (storage, other_node)
+            )
+        )
+        assert not [r for r in rounds if isinstance(r, BaseException)], rounds
+        ids = [claimed.id for found in rounds for claimed in found]
+        assert len(ids) == len(set(ids)) == 60
+        assert all(len(found) <= 7 for found in rounds)

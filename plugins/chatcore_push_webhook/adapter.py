@@ -9,10 +9,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from chatcore.models import Device, PushResult
-from chatcore.push import EndpointClient
+from chatcore.push import EndpointClient, encode_push
 from chatcore_push_webhook.settings import WebhookSettings
 
 __all__ = ["WebhookAdapter", "signature"]
@@ -47,7 +45,9 @@ class WebhookAdapter:
         self.max_payload_bytes = settings.max_payload_bytes
         self._secret = settings.secret.get_secret_value().encode()
         self._client = EndpointClient(
-            settings.timeout_seconds, allow_private=settings.allow_private_endpoints
+            settings.timeout_seconds,
+            allow_private=settings.allow_private_endpoints,
+            ca_file=settings.ca_file,
         )
 
     async def start(self) -> None:
@@ -60,15 +60,9 @@ class WebhookAdapter:
         """POST `push` to the device's endpoint; the outcome, never an exception."""
         if device.endpoint is None:
             return PushResult(outcome="failed", detail="the device has no endpoint")
-        try:
-            body = orjson.dumps(dict(push))
-        except TypeError as exc:
-            return PushResult(outcome="failed", detail=f"push not JSON: {exc}")
-        if len(body) > self.max_payload_bytes:
-            return PushResult(
-                outcome="failed",
-                detail=f"payload of {len(body)} bytes over the limit of {self.max_payload_bytes}",
-            )
+        body = encode_push(push, self.max_payload_bytes)
+        if isinstance(body, PushResult):
+            return body
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",

@@ -33,6 +33,11 @@ class WebhookSettings(Section):
         description="Allow endpoints on private, loopback or link-local addresses (tests, a "
         "closed network); off, such endpoints are refused as SSRF.",
     )
+    ca_file: str | None = Field(
+        None,
+        description="PEM file of the certificate authorities trusted for https endpoints "
+        "instead of the system's (a private push service, tests); read at start.",
+    )
     max_payload_bytes: int = Field(
         4096,
         ge=64,

@@ -1,8 +1,4 @@
-"""Prometheus metrics of one node, in a registry of its own (never the process-global one).
-
-Tests and programs that embed chatcore build several apps in one process; each app's metrics
-live in `metrics_registry(app)`, which other plugins may register their collectors in too.
-"""
+"""Request metrics of the REST API, in the app's registry (`chatcore.metrics`)."""
 
 from __future__ import annotations
 
@@ -10,34 +6,24 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    ProcessCollector,
     generate_latest,
 )
+
+from chatcore.metrics import metrics_registry
 
 if TYPE_CHECKING:
     from chatcore.app import App
 
 __all__ = ["CONTENT_TYPE_LATEST", "HttpMetrics", "metrics_registry"]
 
-REGISTRY_KEY = "metrics.registry"
 _HTTP_KEY = "rest.http_metrics"
 
 #: Methods counted under their own name; any other becomes "other", so a client cannot grow the
 #: label set without bound.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-def metrics_registry(app: App) -> CollectorRegistry:
-    """The app's registry, made (with the process collector) on first use."""
-    registry = app.state.get(REGISTRY_KEY)
-    if registry is None:
-        registry = app.state[REGISTRY_KEY] = CollectorRegistry()
-        ProcessCollector(registry=registry)
-    return registry
 
 
 class HttpMetrics:

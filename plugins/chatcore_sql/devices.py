@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chatcore.errors import ChatError, ErrorCode, not_found
 from chatcore.models import Device, WebPushKeys
 from chatcore_sql.rooms import dialect_insert
-from chatcore_sql.tables import push_devices, users
+from chatcore_sql.tables import push_devices, push_queue, users
 
 #: User ids per `IN (...)` of `devices_of` (well below both databases' parameter limits).
 _CHUNK = 500
 
-_COLUMNS = (
+DEVICE_COLUMNS = (
     push_devices.c.id,
     push_devices.c.user_id,
     push_devices.c.platform,
@@ -44,7 +44,8 @@ def _keys_text(keys: WebPushKeys | None) -> str | None:
     return orjson.dumps(keys.model_dump()).decode() if keys is not None else None
 
 
-def _device(row: Any) -> Device:
+def device_of(row: Any) -> Device:
+    """A Device from a row holding `DEVICE_COLUMNS`."""
     return Device(
         id=row.id,
         user_id=row.user_id,
@@ -57,13 +58,13 @@ def _device(row: Any) -> Device:
 
 
 async def _find(conn: AsyncConnection, device: Device, digest: str) -> Device | None:
-    stmt = select(*_COLUMNS).where(
+    stmt = select(*DEVICE_COLUMNS).where(
         push_devices.c.user_id == device.user_id,
         push_devices.c.platform == device.platform,
         push_devices.c.address_sha256 == digest,
     )
     row = (await conn.execute(stmt)).first()
-    return _device(row) if row else None
+    return device_of(row) if row else None
 
 
 async def add(conn: AsyncConnection, device: Device, max_devices: int) -> tuple[Device, bool]:
@@ -113,15 +114,19 @@ async def add(conn: AsyncConnection, device: Device, max_devices: int) -> tuple[
 
 
 async def list_of(conn: AsyncConnection, user_id: str) -> list[Device]:
-    stmt = select(*_COLUMNS).where(push_devices.c.user_id == user_id).order_by(*_NEWEST_FIRST)
-    return [_device(row) for row in await conn.execute(stmt)]
+    stmt = select(*DEVICE_COLUMNS).where(push_devices.c.user_id == user_id).order_by(*_NEWEST_FIRST)
+    return [device_of(row) for row in await conn.execute(stmt)]
 
 
 async def remove(conn: AsyncConnection, user_id: str, device_id: str) -> bool:
+    """Remove the user's device and the pushes queued for it."""
     stmt = delete(push_devices).where(
         push_devices.c.id == device_id, push_devices.c.user_id == user_id
     )
-    return bool((await conn.execute(stmt)).rowcount == 1)
+    if (await conn.execute(stmt)).rowcount != 1:
+        return False
+    await conn.execute(delete(push_queue).where(push_queue.c.device_id == device_id))
+    return True
 
 
 async def of_users(conn: AsyncConnection, user_ids: Sequence[str]) -> list[Device]:
@@ -129,9 +134,9 @@ async def of_users(conn: AsyncConnection, user_ids: Sequence[str]) -> list[Devic
     found: list[Device] = []
     for start in range(0, len(wanted), _CHUNK):
         stmt = (
-            select(*_COLUMNS)
+            select(*DEVICE_COLUMNS)
             .where(push_devices.c.user_id.in_(wanted[start : start + _CHUNK]))
             .order_by(push_devices.c.user_id, *_NEWEST_FIRST)
         )
-        found.extend(_device(row) for row in await conn.execute(stmt))
+        found.extend(device_of(row) for row in await conn.execute(stmt))
     return found

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.models import (
     BlockChange,
+    ClaimedPush,
     Contact,
     Credentials,
     Device,
@@ -42,6 +43,7 @@ from chatcore.models import (
     InvitationStatus,
     Media,
     Message,
+    QueuedPush,
     RefreshOutcome,
     Room,
     RoomView,
@@ -50,7 +52,7 @@ from chatcore.models import (
     Stored,
     User,
 )
-from chatcore_sql import contacts, devices, messages, migrate, rooms
+from chatcore_sql import contacts, devices, messages, migrate, push_queue, rooms
 from chatcore_sql import media as media_sql
 from chatcore_sql.engine import (
     create_engine,
@@ -732,6 +734,28 @@ class SqlStorage:
             return []
         async with self._read() as conn:
             return await devices.of_users(conn, user_ids)
+
+    # --- push queue ---------------------------------------------------------------------------
+
+    async def enqueue_pushes(self, pushes: Sequence[QueuedPush]) -> None:
+        if pushes:
+            async with self._write() as conn:
+                await push_queue.enqueue(conn, pushes)
+
+    async def claim_pushes(self, now_ts: int, lease_ms: int, limit: int) -> list[ClaimedPush]:
+        return await self._write_with_retry(
+            lambda conn: push_queue.claim(conn, now_ts, lease_ms, limit)
+        )
+
+    async def finish_push(self, push_id: str) -> None:
+        if plausible(push_id):
+            async with self._write() as conn:
+                await push_queue.finish(conn, push_id)
+
+    async def retry_push(self, push_id: str, due_ts: int) -> None:
+        if plausible(push_id):
+            async with self._write() as conn:
+                await push_queue.retry(conn, push_id, due_ts)
 
 
 def _user(row: Sequence[Any]) -> User:

@@ -273,3 +273,20 @@ push_devices = Table(
     UniqueConstraint("user_id", "platform", "address_sha256"),
     CheckConstraint("platform IN ('webpush', 'fcm', 'apns', 'webhook')", name="platform"),
 )
+
+# --- push queue --------------------------------------------------------------------------------
+
+# Pushes waiting to be sent (see `chatcore.interfaces.PushQueueStorage`). No foreign key to
+# push_devices: removing a device deletes its pushes in the same transaction, and a push queued
+# while its device was being removed is found without one when claimed, and deleted then.
+# `due_ts` orders the claims (its index); a claimed push is due again when its lease runs out.
+push_queue = Table(
+    "push_queue",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("device_id", String(ID), nullable=False, index=True),
+    Column("push_json", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("due_ts", BigInteger, nullable=False, index=True),
+    Column("created_ts", BigInteger, nullable=False),
+)

@@ -15,12 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import orjson
 from http_ece import ECEException
 from pywebpush import WebPusher, WebPushException
 
 from chatcore.models import Device, PushResult
-from chatcore.push import EndpointClient
+from chatcore.push import EndpointClient, encode_push
 from chatcore_webpush.settings import WebPushSettings
 from chatcore_webpush.vapid import VapidSigner, b64url_decode, load_private_key
 
@@ -50,7 +49,9 @@ class WebPushAdapter:
         key = load_private_key(settings.vapid_private_key.get_secret_value())
         self.signer = VapidSigner(key, settings.vapid_subject)
         self._client = EndpointClient(
-            settings.timeout_seconds, allow_private=settings.allow_private_endpoints
+            settings.timeout_seconds,
+            allow_private=settings.allow_private_endpoints,
+            ca_file=settings.ca_file,
         )
 
     async def start(self) -> None:
@@ -64,12 +65,9 @@ class WebPushAdapter:
         PushResult (network errors and timeouts are `retry`)."""
         if device.platform != "webpush" or device.endpoint is None or device.keys is None:
             return PushResult(outcome="failed", detail="not a Web Push device with keys")
-        plaintext = orjson.dumps(dict(push))
-        if len(plaintext) > self.max_payload_bytes:
-            return PushResult(
-                outcome="failed",
-                detail=f"push of {len(plaintext)} bytes over the {self.max_payload_bytes} limit",
-            )
+        plaintext = encode_push(push, self.max_payload_bytes)
+        if isinstance(plaintext, PushResult):
+            return plaintext
         try:
             body = encrypt(plaintext, device.keys.p256dh, device.keys.auth)
         except ValueError as exc:

@@ -53,6 +53,11 @@ class WebPushSettings(Section):
         description="Allow subscription endpoints on loopback, private or link-local addresses, "
         "and plain `http:` ones (a local test push service). Never in production.",
     )
+    ca_file: str | None = Field(
+        None,
+        description="PEM file of the certificate authorities trusted for https endpoints "
+        "instead of the system's (a private push service, tests); read at start.",
+    )
     max_payload_bytes: int = Field(
         MAX_PLAINTEXT_BYTES,
         ge=64,

@@ -1,0 +1,257 @@
+"""Sending what the push queue holds, on every node: `PushDispatcher`.
+
+The dispatcher claims due pushes from the queue (`PushQueueStorage.claim_pushes`, with a lease,
+so nodes never send one push at the same time and a node that dies leaves its pushes to the
+others), hands each to the adapter of its device's platform, at most `[push] concurrency` at
+once, and settles it by the outcome:
+
+- `sent`: removed from the queue;
+- `gone`: the device is removed (and with it whatever else was queued for it);
+- `failed`: removed, logged;
+- `retry` (or an adapter that raised): due again after an exponential backoff with jitter
+  (`retry_base_seconds` doubling up to `retry_max_seconds`, never sooner than the provider's
+  Retry-After), unless it has had `max_attempts` tries or is older than `expire_seconds`:
+  then dropped.
+
+It wakes when this node queues pushes (`wake`), when a retry it scheduled falls due, and every
+`poll_seconds` (retries of other nodes, pushes of a node that died). Messages never wait for
+any of it: routing and sending run beside delivery, and a provider that is down only delays
+its own pushes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter
+
+from chatcore.hooks import call_all
+from chatcore.metrics import metrics_registry
+from chatcore.models import ClaimedPush, PushResult
+from chatcore.settings import PushSettings
+
+if TYPE_CHECKING:
+    from chatcore.app import App
+    from chatcore.interfaces import PushAdapter
+
+log = logging.getLogger("chatcore.push")
+
+_METRICS_KEY = "push.metrics"
+#: Retries are due by the wall clock in the queue, woken for by the monotonic one: a little late
+#: rather than a claim that comes a millisecond early and finds nothing.
+_CLOCK_MARGIN = 0.005
+
+
+class PushMetrics:
+    """`chatcore_pushes_total{platform, outcome}`: sent, failed, gone, retried, dropped; and
+    `chatcore_pushes_vetoed_total`: pushes `chatcore_notify` (settings included) held back."""
+
+    def __init__(self, app: App) -> None:
+        registry = metrics_registry(app)
+        self.pushes = Counter(
+            "chatcore_pushes",
+            "Pushes settled, by platform and outcome (sent, failed, gone, retried, dropped).",
+            ["platform", "outcome"],
+            registry=registry,
+        )
+        self.vetoed = Counter(
+            "chatcore_pushes_vetoed",
+            "Pushes not queued because chatcore_notify or the recipient's settings vetoed them.",
+            registry=registry,
+        )
+
+    @classmethod
+    def for_app(cls, app: App) -> PushMetrics:
+        """The app's push metrics, made once (an app started again keeps counting)."""
+        metrics = app.state.get(_METRICS_KEY)
+        if metrics is None:
+            metrics = app.state[_METRICS_KEY] = cls(app)
+        return metrics
+
+
+class PushDispatcher:
+    """Claims due pushes and sends them through the adapters (see the module docstring)."""
+
+    def __init__(self, app: App, adapters: Mapping[str, PushAdapter]) -> None:
+        self.app = app
+        self.settings: PushSettings = app.settings.push
+        self.adapters = dict(adapters)
+        self.metrics = PushMetrics.for_app(app)
+        self._wake = asyncio.Event()
+        self._full = False  # the last claim took every free slot
+        self._sleep_until = 0.0  # monotonic end of the loop's current pause
+        self._sending: set[asyncio.Task[None]] = set()
+        self._next_retry: float | None = None  # monotonic time of the earliest retry we set
+        self._runner: asyncio.Task[None] | None = None
+        self._started: list[PushAdapter] = []
+
+    def serves(self, platform: str) -> bool:
+        return platform in self.adapters
+
+    def wake(self) -> None:
+        """Look for due pushes now (this node just queued some)."""
+        self._wake.set()
+
+    def count_vetoed(self) -> None:
+        self.metrics.vetoed.inc()
+
+    async def start(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.start()
+            self._started.append(adapter)
+        self._runner = asyncio.create_task(self._run(), name="chatcore push dispatcher")
+
+    async def close(self) -> None:
+        """Stop claiming; let the sends under way settle (each adapter bounds its own wait)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+        started, self._started = self._started, []
+        for adapter in reversed(started):
+            try:
+                await adapter.close()
+            except Exception:
+                log.exception("closing the %s push adapter failed", adapter.platform)
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            free = self.settings.concurrency - len(self._sending)
+            claimed: list[ClaimedPush] = []
+            if free > 0:
+                try:
+                    claimed = await self._claim(free)
+                except Exception:
+                    log.exception("claiming pushes failed; trying again in %ss", self._poll)
+            for push in claimed:
+                task = asyncio.create_task(self._send(push))
+                self._sending.add(task)
+                task.add_done_callback(self._sent)
+            # Every slot taken: more may be due, look again as soon as one frees up.
+            self._full = len(claimed) == free
+            if self._full and free > 0:
+                continue
+            await self._sleep()
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if self._full:
+            self._wake.set()
+
+    async def _sleep(self) -> None:
+        """Until woken, the next poll, or a retry this node set falling due."""
+        pause = self._poll
+        if self._next_retry is not None:
+            pause = min(pause, max(0.0, self._next_retry - time.monotonic()))
+        self._sleep_until = time.monotonic() + pause
+        try:
+            async with asyncio.timeout(pause):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    @property
+    def _poll(self) -> float:
+        return self.settings.poll_seconds
+
+    async def _claim(self, limit: int) -> list[ClaimedPush]:
+        if self._next_retry is not None and self._next_retry <= time.monotonic():
+            self._next_retry = None
+        lease = int(self.settings.lease_seconds * 1000)
+        return await self.app.storage.claim_pushes(_now_ms(), lease, limit)
+
+    async def _send(self, push: ClaimedPush) -> None:
+        try:
+            adapter = self.adapters.get(push.device.platform)
+            if adapter is None:  # queued while an adapter of this platform was configured
+                result = PushResult(outcome="failed", detail="no adapter for this platform")
+            else:
+                try:
+                    result = await adapter.send(push.device, push.push)
+                except Exception as exc:
+                    log.exception("the %s push adapter raised", adapter.platform)
+                    result = PushResult(outcome="retry", detail=f"adapter error: {exc!r}")
+            await self._settle(push, result)
+        except Exception:  # the queue is unreachable: the lease brings the push back
+            log.exception("settling push %s failed", push.id)
+
+    async def _settle(self, push: ClaimedPush, result: PushResult) -> None:
+        storage, platform = self.app.storage, push.device.platform
+        outcome: str = result.outcome
+        if outcome == "sent":
+            await storage.finish_push(push.id)
+        elif outcome == "gone":
+            log.info("push device %s is gone (%s): removed", push.device.id, result.detail)
+            await storage.delete_device(push.device.user_id, push.device.id)
+        elif outcome == "failed":
+            log.warning("push to %s device %s failed: %s", platform, push.device.id, result.detail)
+            await storage.finish_push(push.id)
+        elif self._exhausted(push):
+            outcome = "dropped"
+            log.warning(
+                "push to %s device %s dropped after %d tries: %s",
+                platform,
+                push.device.id,
+                push.attempts,
+                result.detail,
+            )
+            await storage.finish_push(push.id)
+        else:
+            outcome = "retried"
+            wait = self._backoff(push.attempts, result.retry_after_seconds)
+            await storage.retry_push(push.id, _now_ms() + int(wait * 1000))
+            self._retry_at(time.monotonic() + wait)
+        self.metrics.pushes.labels(platform, outcome).inc()
+
+    def _exhausted(self, push: ClaimedPush) -> bool:
+        too_old = _now_ms() - push.created_ts > self.settings.expire_seconds * 1000
+        return too_old or push.attempts >= self.settings.max_attempts
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> float:
+        """Seconds before the next try: base doubling per try, capped, with full jitter on its
+        upper half so nodes retrying a recovered provider do not all come back at once."""
+        settings = self.settings
+        ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempts - 1))
+        wait = random.uniform(ceiling / 2, ceiling)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, settings.expire_seconds))
+        return wait
+
+    def _retry_at(self, when: float) -> None:
+        when += _CLOCK_MARGIN
+        if self._next_retry is None or when < self._next_retry:
+            self._next_retry = when
+            if when < self._sleep_until:  # the loop's pause outlasts it: shorten it
+                self._wake.set()
+
+
+async def push_dispatcher(app: App) -> PushDispatcher | None:
+    """The node's dispatcher over the adapters plugins contribute (`chatcore_push_adapters`);
+    None when `[push] enabled` is false or no adapter is configured."""
+    if not app.settings.push.enabled:
+        return None
+    adapters: dict[str, PushAdapter] = {}
+    for answer in await call_all(app.hook.chatcore_push_adapters, app=app):
+        for adapter in answer if isinstance(answer, list) else [answer]:
+            if adapter.platform in adapters:
+                raise ValueError(f"two push adapters for the platform {adapter.platform!r}")
+            adapters[adapter.platform] = adapter
+    if not adapters:
+        log.info("no push adapter is configured: pushes are off")
+        return None
+    log.info("push adapters: %s", ", ".join(sorted(adapters)))
+    return PushDispatcher(app, adapters)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

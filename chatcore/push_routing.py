@@ -1,0 +1,163 @@
+"""Who gets a push for a new message, and what it says.
+
+After a batch of messages is stored and delivered, the node that stored it (`publish_new`)
+routes it in the background: for each message, the room's members other than the sender who
+have no live session on any node (`Hub.is_online`, which knows the cluster), with at least one
+device of a platform an adapter serves, get one push each; `chatcore_notify` (their settings
+included, see `chatcore.push_rules`) may change or veto it; what is left goes into the durable
+push queue, one entry per device, and the node's dispatcher is woken to send it.
+
+A push is made from the message, never from the client's words about it: the sender's display
+name, the room's name, and a preview of at most `[push] preview_chars` characters.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from chatcore.hooks import call_decision
+from chatcore.models import Device, Message, QueuedPush, Room, User
+from chatcore.push_rules import id_only
+
+if TYPE_CHECKING:
+    from chatcore.app import App
+    from chatcore.push_dispatch import PushDispatcher
+
+log = logging.getLogger("chatcore.push")
+
+#: What a preview says for messages without text.
+_KIND_PREVIEWS = {"media": "Sent a file", "sticker": "Sent a sticker"}
+
+
+def mentions(body: str, username: str) -> bool:
+    """True when `body` names the user as `@username` (any case, not inside a longer name)."""
+    pattern = rf"(?<![\w@])@{re.escape(username)}(?![\w.-]*\w)"
+    return re.search(pattern, body, re.IGNORECASE) is not None
+
+
+def preview_of(message: Message, chars: int) -> str:
+    text = message.body if message.kind == "text" else _KIND_PREVIEWS.get(message.kind, "")
+    text = " ".join(text.split())  # one line: notifications show one
+    return text if len(text) <= chars else text[: max(0, chars - 1)].rstrip() + "…"
+
+
+def make_push(
+    message: Message, room: Room, sender: User | None, recipient: User, preview_chars: int
+) -> dict[str, Any]:
+    """The push of `message` for `recipient`, with everything it may say (see PushAdapter)."""
+    direct = room.kind == "direct"
+    push: dict[str, Any] = {
+        "type": "message",
+        "room_id": message.room_id,
+        "message_id": message.id,
+        "seq": message.seq,
+        "ts": message.ts,
+        "sender_id": message.sender_id,
+    }
+    if sender is not None:
+        push["sender_name"] = sender.display_name or sender.username
+    if room.name:
+        push["room_name"] = room.name
+    push["preview"] = preview_of(message, preview_chars)
+    push["direct"] = direct
+    push["mention"] = message.kind == "text" and mentions(message.body, recipient.username)
+    return push
+
+
+async def route(app: App, dispatcher: PushDispatcher, messages: Sequence[Message]) -> None:
+    """Queue the pushes of these new messages (see the module docstring); never raises."""
+    try:
+        queued = await _pushes_for(app, dispatcher, messages)
+        if queued:
+            await app.storage.enqueue_pushes(queued)
+            dispatcher.wake()
+    except Exception:
+        log.exception("routing the pushes of %d messages failed", len(messages))
+
+
+async def _pushes_for(
+    app: App, dispatcher: PushDispatcher, messages: Sequence[Message]
+) -> list[QueuedPush]:
+    storage, settings = app.storage, app.settings.push
+    messages = [m for m in messages if m.kind != "system"]
+    rooms: dict[str, Room] = {}
+    for room_id in {m.room_id for m in messages}:
+        room = await storage.get_room(room_id)
+        if room is not None:
+            rooms[room_id] = room
+    offline = {
+        user_id
+        for m in messages
+        if m.room_id in rooms
+        for user_id in _offline_members(app, rooms[m.room_id], m.sender_id)
+    }
+    if not offline:
+        return []
+    devices: dict[str, list[Device]] = {}
+    for device in await storage.devices_of(sorted(offline)):
+        if dispatcher.serves(device.platform):
+            devices.setdefault(device.user_id, []).append(device)
+    if not devices:
+        return []
+    users = await _users(app, {*devices, *(m.sender_id for m in messages)})
+    user_settings = {user_id: await storage.get_settings(user_id) for user_id in devices}
+    now = int(time.time() * 1000)
+    queued: list[QueuedPush] = []
+    for message in messages:
+        room = rooms.get(message.room_id)
+        if room is None:
+            continue
+        for user_id in _offline_members(app, room, message.sender_id):
+            recipient = users.get(user_id)
+            if recipient is None or user_id not in devices:
+                continue
+            push = make_push(
+                message, room, users.get(message.sender_id), recipient, settings.preview_chars
+            )
+            decided = await call_decision(
+                app.hook.chatcore_notify,
+                "push",
+                push,
+                app=app,
+                user_id=user_id,
+                settings=user_settings[user_id],
+                message=message,
+            )
+            if not isinstance(decided, dict):
+                dispatcher.count_vetoed()
+                continue
+            if settings.privacy == "id_only":
+                decided = id_only(decided)
+            queued.extend(
+                QueuedPush(
+                    id=uuid.uuid4().hex,
+                    device_id=device.id,
+                    push=decided,
+                    due_ts=now,
+                    created_ts=message.ts,
+                )
+                for device in devices[user_id]
+            )
+    return queued
+
+
+def _offline_members(app: App, room: Room, sender_id: str) -> Iterable[str]:
+    return (
+        user_id
+        for user_id in room.member_ids
+        if user_id != sender_id and not app.hub.is_online(user_id)
+    )
+
+
+async def _users(app: App, user_ids: Iterable[str]) -> dict[str, User]:
+    found: dict[str, User] = {}
+    for user_id in user_ids:
+        user = await app.storage.get_user(user_id)
+        if user is not None:
+            found[user_id] = user
+    return found

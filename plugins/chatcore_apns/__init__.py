@@ -1,0 +1,47 @@
+"""chatcore_apns: pushes to iOS apps through the Apple Push Notification service (APNs).
+
+Platform "apns" of the push interface (`chatcore.interfaces.PushAdapter`): token-based
+authentication (an ES256 JWT signed with the team's .p8 key) over APNs' HTTP/2 provider API.
+On only when `[apns]` has key (or key_file), key_id, team_id and topic (`ApnsSettings`).
+Needs `chatcore[push]` (httpx with HTTP/2).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from chatcore.hookspecs import hookimpl
+from chatcore_apns.settings import ApnsSettings
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from chatcore.app import App
+    from chatcore.interfaces import PushAdapter
+
+__all__ = ["ApnsSettings", "chatcore_push_adapters", "chatcore_settings_models"]
+
+log = logging.getLogger("chatcore.apns")
+
+_OFF_LOGGED = "apns_off_logged"
+
+
+@hookimpl
+def chatcore_settings_models() -> dict[str, type[BaseModel]]:
+    return {"apns": ApnsSettings}
+
+
+@hookimpl
+def chatcore_push_adapters(app: App) -> list[PushAdapter] | None:
+    """The APNs adapter when `[apns]` is configured; else None (said once)."""
+    settings = app.settings.section("apns", ApnsSettings)
+    if not settings.configured:
+        if not app.state.get(_OFF_LOGGED):
+            app.state[_OFF_LOGGED] = True
+            log.info("APNs pushes are off: [apns] has no key, key_id, team_id and topic")
+        return None
+    # Imported here: httpx would otherwise slow every `chatcore` command down (~0.2 s).
+    from chatcore_apns.adapter import ApnsAdapter
+
+    return [ApnsAdapter(settings)]

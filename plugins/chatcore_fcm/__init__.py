@@ -1,0 +1,50 @@
+"""chatcore_fcm: pushes to Android and Apple apps through Firebase Cloud Messaging (HTTP v1).
+
+Platform "fcm" of the push interface (`chatcore.interfaces.PushAdapter`): the device's token
+is an FCM registration token, each push one `messages:send` request authorized by an OAuth
+token of a Google service account. On only when `[fcm] service_account_file` or
+`service_account_json` is set (`FcmSettings`); needs `chatcore[push]` (httpx, cryptography).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from chatcore.hookspecs import hookimpl
+from chatcore_fcm.settings import FcmSettings
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from chatcore.app import App
+    from chatcore.interfaces import PushAdapter
+
+__all__ = ["FcmSettings", "chatcore_push_adapters", "chatcore_settings_models"]
+
+log = logging.getLogger("chatcore.push")
+
+_OFF_LOGGED = "fcm_off_logged"
+
+
+@hookimpl
+def chatcore_settings_models() -> dict[str, type[BaseModel]]:
+    return {"fcm": FcmSettings}
+
+
+@hookimpl
+def chatcore_push_adapters(app: App) -> list[PushAdapter] | None:
+    """The FCM adapter when a service account is configured; else None (said once)."""
+    settings = app.settings.section("fcm", FcmSettings)
+    if not settings.enabled:
+        if not app.state.get(_OFF_LOGGED):
+            app.state[_OFF_LOGGED] = True
+            log.info(
+                "FCM pushes are off: [fcm] has no service_account_file or service_account_json"
+            )
+        return None
+    # Imported here: httpx is needed only when FCM is on, and every `chatcore` command would
+    # pay for importing it otherwise.
+    from chatcore_fcm.adapter import FcmAdapter
+
+    return [FcmAdapter(settings)]

@@ -1,0 +1,292 @@
+"""Routing and sending pushes inside one node (`chatcore.push_routing`,
+`chatcore.push_dispatch`): a real app on SQLite, messages sent through the real writer, and a
+push adapter plugin whose provider answers what each test scripts.
+
+What a provider receives over the network is the adapters' own tests (tests/plugins/); the
+whole way over real servers is tests/e2e/test_e2e_push.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import chatcore_auth
+import chatcore_memory
+import chatcore_sql
+from chatcore import messages
+from chatcore.app import App
+from chatcore.hookspecs import hookimpl
+from chatcore.metrics import metrics_registry
+from chatcore.models import Device, PushResult, User
+from chatcore.testing.server import FAST_AUTH
+
+pytestmark = pytest.mark.anyio
+WAIT = 10
+
+
+@dataclass
+class Sent:
+    device: Device
+    push: dict[str, Any]
+    at: float
+
+
+@dataclass
+class ScriptedProvider:
+    """A push adapter of platform "fcm": each send is recorded, then answered by `answer`
+    (a PushResult, or an exception to raise); `gate`, when set, holds sends until it opens."""
+
+    platform: str = "fcm"
+    max_payload_bytes: int = 4096
+    answers: list[PushResult | Exception] = field(default_factory=list)
+    sent: asyncio.Queue[Sent] = field(default_factory=asyncio.Queue)
+    gate: asyncio.Event | None = None
+    in_flight: int = 0
+    most_in_flight: int = 0
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def send(self, device: Device, push: Mapping[str, Any]) -> PushResult:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            self.sent.put_nowait(Sent(device, dict(push), time.monotonic()))
+            if self.gate is not None:
+                await self.gate.wait()
+            answer = self.answers.pop(0) if self.answers else PushResult(outcome="sent")
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        finally:
+            self.in_flight -= 1
+
+    async def next(self) -> Sent:
+        return await asyncio.wait_for(self.sent.get(), WAIT)
+
+
+class Plugin:
+    """Offers the provider, and applies `notify` as a `chatcore_notify` implementation."""
+
+    def __init__(self, provider: ScriptedProvider) -> None:
+        self.provider = provider
+        self.notify: Callable[[dict[str, Any], str], Any] = lambda push, user_id: None
+
+    @hookimpl
+    def chatcore_push_adapters(self, app: App) -> list[Any]:
+        return [self.provider]
+
+    @hookimpl
+    def chatcore_notify(self, push: dict[str, Any], user_id: str) -> Any:
+        return self.notify(push, user_id)
+
+
+@dataclass
+class Node:
+    app: App
+    provider: ScriptedProvider
+    plugin: Plugin
+    alice: User
+    bob: User
+    carol: User
+    room_id: str
+
+    async def send(self, body: str = "hello", sender: User | None = None) -> Any:
+        sender = sender or self.alice
+        fields = {"ref": f"r{time.monotonic_ns()}", "body": body}
+        return (await messages.send(self.app, sender.id, self.room_id, fields)).message
+
+    async def device(self, user: User, token: str) -> Device:
+        device = Device(id=token, user_id=user.id, platform="fcm", token=token, created_ts=1)
+        await self.app.storage.add_device(device, max_devices=5)
+        return device
+
+    def counted(self, outcome: str) -> float:
+        labels = {"platform": "fcm", "outcome": outcome}
+        value = metrics_registry(self.app).get_sample_value("chatcore_pushes_total", labels)
+        return value or 0.0
+
+    async def queue_empty(self) -> bool:
+        far = int(time.time() * 1000) + 10**9
+        return await self.app.storage.claim_pushes(far, 1, 10) == []
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    provider = ScriptedProvider()
+    plugin = Plugin(provider)
+    app = App.from_config(
+        None,
+        overrides={
+            "storage": {"url": f"sqlite+aiosqlite:///{tmp_path}/chat.db"},
+            "broker": {"url": "memory://"},
+            "auth": {"secret": "s" * 40, **FAST_AUTH},
+            "push": {
+                "poll_seconds": 30,  # retries are woken for by the node that set them
+                "retry_base_seconds": 0.02,
+                "retry_max_seconds": 0.05,
+                "max_attempts": 3,
+                "concurrency": 2,
+            },
+        },
+        entry_points=False,
+        extra_plugins=[chatcore_sql, chatcore_auth, chatcore_memory, plugin],
+    )
+    await app.start(listen=False)
+    try:
+        storage = app.storage
+        alice, bob, carol = [
+            await storage.create_user(name, "hash", name.title())
+            for name in ("alice", "bob", "carol")
+        ]
+        room = await storage.create_group_room(alice.id, "Team", [bob.id, carol.id], 1)
+        yield Node(app, provider, plugin, alice, bob, carol, room.id)
+    finally:
+        await app.stop()
+
+
+async def test_each_device_of_each_offline_member_gets_the_push(node: Node) -> None:
+    phone = await node.device(node.bob, "bob-phone")
+    tablet = await node.device(node.bob, "bob-tablet")
+    carols = await node.device(node.carol, "carol-phone")
+    await node.device(node.alice, "alice-phone")  # the sender gets none
+    message = await node.send("hi @carol")
+    got = [await node.provider.next() for _ in range(3)]
+    by_device = {sent.device.id: sent.push for sent in got}
+    assert set(by_device) == {phone.id, tablet.id, carols.id}
+    assert by_device[carols.id] == {
+        "type": "message",
+        "room_id": node.room_id,
+        "message_id": message.id,
+        "seq": message.seq,
+        "ts": message.ts,
+        "sender_id": node.alice.id,
+        "sender_name": "Alice",
+        "room_name": "Team",
+        "preview": "hi @carol",
+        "direct": False,
+        "mention": True,
+    }
+    assert by_device[phone.id]["mention"] is False
+    await asyncio.wait_for(_until(lambda: node.counted("sent") == 3), WAIT)
+    assert await node.queue_empty()
+
+
+async def test_a_plugin_changes_or_vetoes_a_push(node: Node) -> None:
+    await node.device(node.bob, "bob-phone")
+    await node.device(node.carol, "carol-phone")
+
+    def notify(push: dict[str, Any], user_id: str) -> Any:
+        if user_id == node.bob.id:
+            return False
+        return {**push, "preview": push["preview"].upper()}
+
+    node.plugin.notify = notify
+    await node.send("quiet please")
+    sent = await node.provider.next()
+    assert (sent.device.id, sent.push["preview"]) == ("carol-phone", "QUIET PLEASE")
+    vetoed = metrics_registry(node.app).get_sample_value("chatcore_pushes_vetoed_total")
+    assert vetoed == 1
+    # The recipient's own settings apply after the plugin: carol turns previews off.
+    await node.app.storage.put_settings(node.carol.id, {"push": {"preview": False}})
+    node.plugin.notify = lambda push, user_id: notify({**push, "preview": "changed"}, user_id)
+    message = await node.send("second")
+    sent = await node.provider.next()
+    assert sent.push == {
+        "type": "message",
+        "room_id": node.room_id,
+        "message_id": message.id,
+        "seq": message.seq,
+    }
+
+
+async def test_a_failing_plugin_is_skipped_not_fatal(node: Node) -> None:
+    await node.device(node.bob, "bob-phone")
+
+    def broken(push: dict[str, Any], user_id: str) -> Any:
+        raise RuntimeError("plugin bug")
+
+    node.plugin.notify = broken
+    await node.send("still pushed")
+    assert (await node.provider.next()).push["preview"] == "still pushed"
+
+
+async def test_passing_failures_are_retried_with_backoff_until_sent(node: Node) -> None:
+    await node.device(node.bob, "bob-phone")
+    retry = PushResult(outcome="retry", retry_after_seconds=0.3)
+    node.provider.answers = [retry, RuntimeError("adapter bug")]
+    await node.send()
+    first, second, third = [await node.provider.next() for _ in range(3)]
+    # Never sooner than the provider's Retry-After; an adapter that raised is retried too.
+    assert second.at - first.at >= 0.3
+    assert first.push == second.push == third.push
+    await asyncio.wait_for(_until(lambda: node.counted("sent") == 1), WAIT)
+    assert node.counted("retried") == 2
+    assert await node.queue_empty()
+
+
+async def test_a_push_is_dropped_after_its_last_try(node: Node) -> None:
+    await node.device(node.bob, "bob-phone")
+    node.provider.answers = [PushResult(outcome="retry")] * 3
+    await node.send()
+    for _ in range(3):  # max_attempts
+        await node.provider.next()
+    await asyncio.wait_for(_until(lambda: node.counted("dropped") == 1), WAIT)
+    assert node.counted("retried") == 2
+    assert await node.queue_empty()
+
+
+async def test_failed_pushes_are_dropped_and_gone_devices_removed(node: Node) -> None:
+    await node.device(node.bob, "bob-phone")
+    await node.device(node.carol, "carol-phone")
+    node.provider.answers = [
+        PushResult(outcome="gone", detail="HTTP 410"),
+        PushResult(outcome="failed", detail="HTTP 400"),
+    ]
+    await node.send()
+    await node.provider.next()
+    await node.provider.next()
+    await asyncio.wait_for(_until(lambda: node.counted("gone") + node.counted("failed") == 2), WAIT)
+    assert node.counted("gone") == node.counted("failed") == 1
+    remaining = await node.app.storage.devices_of([node.bob.id, node.carol.id])
+    assert len(remaining) == 1  # whichever got the 410 is gone
+    assert await node.queue_empty()
+
+
+async def test_at_most_concurrency_pushes_are_in_flight(node: Node) -> None:
+    await node.device(node.bob, "bob-phone")
+    node.provider.gate = asyncio.Event()
+    for i in range(3):
+        await node.send(f"m{i}")
+    await node.provider.next()
+    await node.provider.next()
+    assert node.provider.sent.empty() and node.provider.in_flight == 2
+    node.provider.gate.set()
+    await node.provider.next()
+    assert node.provider.most_in_flight == 2
+    await asyncio.wait_for(_until(lambda: node.counted("sent") == 3), WAIT)
+
+
+async def test_delivery_does_not_wait_for_a_stuck_provider(node: Node) -> None:
+    await node.device(node.bob, "bob-phone")
+    node.provider.gate = asyncio.Event()
+    await node.send("first")
+    await node.provider.next()  # stuck at the provider
+    stored = [await asyncio.wait_for(node.send(f"m{i}"), WAIT) for i in range(5)]
+    assert [m.seq for m in stored] == [2, 3, 4, 5, 6]
+    node.provider.gate.set()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait for a counter the dispatcher sets after the provider answered (it has no event of
+    its own to wait on); bounded by the callers' wait_for."""
+    while not condition():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
