@@ -24,7 +24,16 @@ from chatcore.testing.server import start_server
 from chatcore.testing.users import TestUser, new_user
 
 
-async def sender(ws_url: str, token: str, room: str, count: int, window: int) -> list[float]:
+async def sender(
+    ws_url: str,
+    token: str,
+    room: str,
+    count: int,
+    window: int,
+    acked: dict[str, float] | None = None,
+) -> list[float]:
+    """Send `count` messages, `window` in flight; the ack latencies. `acked`, when given, gets
+    the time of each ack by message id."""
     latencies: list[float] = []
     sent_at: dict[str, float] = {}
     async with connect(ws_url, max_size=None) as ws:
@@ -42,7 +51,10 @@ async def sender(ws_url: str, token: str, room: str, count: int, window: int) ->
                 inflight += 1
             event = orjson.loads(await ws.recv())
             if event["type"] == "ack":
-                latencies.append(time.perf_counter() - sent_at.pop(event["ref"]))
+                now = time.perf_counter()
+                latencies.append(now - sent_at.pop(event["ref"]))
+                if acked is not None:
+                    acked[event["message"]["id"]] = now
                 inflight -= 1
             elif event["type"] == "error":
                 raise RuntimeError(event)

@@ -25,6 +25,7 @@ from chatcore.models import (
     Media,
     MediaPolicy,
     Message,
+    PushAudience,
     PushResult,
     QueuedPush,
     RefreshOutcome,
@@ -165,13 +166,15 @@ class PushQueueStorage(Protocol):
         Concurrent claims, also from several nodes, never return the same push twice within
         its lease."""
 
-    async def finish_push(self, push_id: str) -> None:
-        """Remove a push from the queue (sent, refused for good, or dropped); a push that is
-        not there any more is no error."""
+    async def settle_pushes(self, finished: Sequence[str], retries: Mapping[str, int]) -> None:
+        """In one transaction: remove the `finished` pushes (sent, refused for good, or
+        dropped), and make each push of `retries` due again at its time (a passing failure).
+        Pushes that are not there any more are no error."""
 
-    async def retry_push(self, push_id: str, due_ts: int) -> None:
-        """Make a claimed push due again at `due_ts` (a passing failure); a push that is not
-        there any more is no error."""
+    async def push_audience(self, room_ids: Sequence[str]) -> PushAudience:
+        """The rooms (those that exist), and every member of them who has at least one device,
+        with their settings and devices (newest first): what routing the pushes of a batch of
+        messages needs, in one call (it runs after every batch)."""
 
 
 class MediaStorage(Protocol):

@@ -383,3 +383,20 @@ class ClaimedPush(Model):
     push: dict[str, Any]
     attempts: int
     created_ts: int
+
+
+class PushTarget(Model):
+    """A user who may get pushes: who they are (for mentions), their settings (for their push
+    preferences) and their devices, newest first."""
+
+    user: User
+    settings: dict[str, Any]
+    devices: list[Device]
+
+
+class PushAudience(Model):
+    """What routing the pushes of a batch of messages reads (`PushQueueStorage.push_audience`):
+    the rooms, and those of their members who have a device, by id."""
+
+    rooms: dict[str, Room]
+    targets: dict[str, PushTarget]

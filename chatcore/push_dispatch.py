@@ -22,24 +22,28 @@ its own pushes.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import random
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import Counter
 
 from chatcore.hooks import call_all
+from chatcore.loop_thread import LoopThread, call_on
 from chatcore.metrics import metrics_registry
 from chatcore.models import ClaimedPush, PushResult
 from chatcore.settings import PushSettings
 
 if TYPE_CHECKING:
     from chatcore.app import App
-    from chatcore.interfaces import PushAdapter
+    from chatcore.interfaces import PushAdapter, Storage
 
 log = logging.getLogger("chatcore.push")
+
+T = TypeVar("T")
 
 _METRICS_KEY = "push.metrics"
 #: Retries are due by the wall clock in the queue, woken for by the monotonic one: a little late
@@ -82,11 +86,19 @@ class PushDispatcher:
         self.settings: PushSettings = app.settings.push
         self.adapters = dict(adapters)
         self.metrics = PushMetrics.for_app(app)
-        self._wake = asyncio.Event()
-        self._full = False  # the last claim took every free slot
+        # Adapters run and pushes are sent on a loop of their own: a flood of pushes shares
+        # the CPU with delivery there, instead of queueing ahead of it on the app's loop.
+        self._thread = LoopThread("chatcore-push")
+        self._home: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()  # made again on the push loop at start
+        self._full = False  # the last claim took every free slot: more may be due
         self._sleep_until = 0.0  # monotonic end of the loop's current pause
         self._sending: set[asyncio.Task[None]] = set()
-        self._next_retry: float | None = None  # monotonic time of the earliest retry we set
+        # Outcomes waiting to be written: each round of the loop writes them in one
+        # transaction (a write per push would queue the message writer behind them).
+        self._finished: list[str] = []
+        self._retries: dict[str, int] = {}
+        self._retry_times: list[float] = []  # a heap: monotonic times of retries this node set
         self._runner: asyncio.Task[None] | None = None
         self._started: list[PushAdapter] = []
 
@@ -94,26 +106,37 @@ class PushDispatcher:
         return platform in self.adapters
 
     def wake(self) -> None:
-        """Look for due pushes now (this node just queued some)."""
-        self._wake.set()
+        """Look for due pushes now (this node just queued some). Safe from any thread."""
+        self._thread.call_soon(self._wake.set)
 
     def count_vetoed(self) -> None:
         self.metrics.vetoed.inc()
 
     async def start(self) -> None:
+        self._home = asyncio.get_running_loop()
+        await self._thread.start()
+        await self._thread.call(self._start_here())
+
+    async def close(self) -> None:
+        """Stop claiming; let the sends under way settle (each adapter bounds its own wait)."""
+        await self._thread.call(self._close_here())
+        await self._thread.close()
+
+    async def _start_here(self) -> None:
+        self._wake = asyncio.Event()
         for adapter in self.adapters.values():
             await adapter.start()
             self._started.append(adapter)
         self._runner = asyncio.create_task(self._run(), name="chatcore push dispatcher")
 
-    async def close(self) -> None:
-        """Stop claiming; let the sends under way settle (each adapter bounds its own wait)."""
+    async def _close_here(self) -> None:
         runner, self._runner = self._runner, None
         if runner is not None:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
+        await self._write_outcomes()
         started, self._started = self._started, []
         for adapter in reversed(started):
             try:
@@ -121,11 +144,17 @@ class PushDispatcher:
             except Exception:
                 log.exception("closing the %s push adapter failed", adapter.platform)
 
+    async def _storage(self, work: Callable[[Storage], Coroutine[Any, Any, T]]) -> T:
+        """Run `work(storage)` on the app's loop, where the storage lives; await it here."""
+        assert self._home is not None, "PushDispatcher is not started"
+        return await call_on(self._home, work(self.app.storage))
+
     # --- the loop ------------------------------------------------------------------------------
 
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            await self._write_outcomes()
             free = self.settings.concurrency - len(self._sending)
             claimed: list[ClaimedPush] = []
             if free > 0:
@@ -137,22 +166,39 @@ class PushDispatcher:
                 task = asyncio.create_task(self._send(push))
                 self._sending.add(task)
                 task.add_done_callback(self._sent)
-            # Every slot taken: more may be due, look again as soon as one frees up.
-            self._full = len(claimed) == free
-            if self._full and free > 0:
+            if claimed and len(claimed) == free:
+                # Every free slot taken: more may be due. Come back once half the slots are
+                # free again, so that one round's two writes serve many pushes.
+                self._full = True
+                while len(self._sending) > self.settings.concurrency // 2:
+                    self._wake.clear()
+                    await self._wake.wait()
                 continue
+            self._full = False
             await self._sleep()
+
+    async def _write_outcomes(self) -> None:
+        finished, self._finished = self._finished, []
+        retries, self._retries = self._retries, {}
+        if not (finished or retries):
+            return
+        try:
+            await self._storage(lambda storage: storage.settle_pushes(finished, retries))
+        except Exception:  # the queue is unreachable: the leases bring these pushes back
+            log.exception("recording the outcome of %d pushes failed", len(finished) + len(retries))
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._sending.discard(task)
-        if self._full:
+        # The loop's next round writes the outcomes: when it waits for slots, once half of
+        # them are free; else at its next wake-up, or now when nothing is in flight.
+        if self._full or not self._sending:
             self._wake.set()
 
     async def _sleep(self) -> None:
         """Until woken, the next poll, or a retry this node set falling due."""
         pause = self._poll
-        if self._next_retry is not None:
-            pause = min(pause, max(0.0, self._next_retry - time.monotonic()))
+        if self._retry_times:
+            pause = min(pause, max(0.0, self._retry_times[0] - time.monotonic()))
         self._sleep_until = time.monotonic() + pause
         try:
             async with asyncio.timeout(pause):
@@ -165,10 +211,12 @@ class PushDispatcher:
         return self.settings.poll_seconds
 
     async def _claim(self, limit: int) -> list[ClaimedPush]:
-        if self._next_retry is not None and self._next_retry <= time.monotonic():
-            self._next_retry = None
+        moment = time.monotonic()
+        while self._retry_times and self._retry_times[0] <= moment:  # this claim takes them
+            heapq.heappop(self._retry_times)
         lease = int(self.settings.lease_seconds * 1000)
-        return await self.app.storage.claim_pushes(_now_ms(), lease, limit)
+        now = _now_ms()
+        return await self._storage(lambda storage: storage.claim_pushes(now, lease, limit))
 
     async def _send(self, push: ClaimedPush) -> None:
         try:
@@ -182,20 +230,21 @@ class PushDispatcher:
                     log.exception("the %s push adapter raised", adapter.platform)
                     result = PushResult(outcome="retry", detail=f"adapter error: {exc!r}")
             await self._settle(push, result)
-        except Exception:  # the queue is unreachable: the lease brings the push back
+        except Exception:  # the device could not be removed: the lease brings the push back
             log.exception("settling push %s failed", push.id)
 
     async def _settle(self, push: ClaimedPush, result: PushResult) -> None:
-        storage, platform = self.app.storage, push.device.platform
+        platform = push.device.platform
         outcome: str = result.outcome
         if outcome == "sent":
-            await storage.finish_push(push.id)
+            self._finished.append(push.id)
         elif outcome == "gone":
             log.info("push device %s is gone (%s): removed", push.device.id, result.detail)
-            await storage.delete_device(push.device.user_id, push.device.id)
+            device = push.device
+            await self._storage(lambda storage: storage.delete_device(device.user_id, device.id))
         elif outcome == "failed":
             log.warning("push to %s device %s failed: %s", platform, push.device.id, result.detail)
-            await storage.finish_push(push.id)
+            self._finished.append(push.id)
         elif self._exhausted(push):
             outcome = "dropped"
             log.warning(
@@ -205,11 +254,11 @@ class PushDispatcher:
                 push.attempts,
                 result.detail,
             )
-            await storage.finish_push(push.id)
+            self._finished.append(push.id)
         else:
             outcome = "retried"
             wait = self._backoff(push.attempts, result.retry_after_seconds)
-            await storage.retry_push(push.id, _now_ms() + int(wait * 1000))
+            self._retries[push.id] = _now_ms() + int(wait * 1000)
             self._retry_at(time.monotonic() + wait)
         self.metrics.pushes.labels(platform, outcome).inc()
 
@@ -229,10 +278,9 @@ class PushDispatcher:
 
     def _retry_at(self, when: float) -> None:
         when += _CLOCK_MARGIN
-        if self._next_retry is None or when < self._next_retry:
-            self._next_retry = when
-            if when < self._sleep_until:  # the loop's pause outlasts it: shorten it
-                self._wake.set()
+        heapq.heappush(self._retry_times, when)
+        if when < self._sleep_until:  # the loop's pause outlasts it: shorten it
+            self._wake.set()
 
 
 async def push_dispatcher(app: App) -> PushDispatcher | None:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chatcore.hooks import call_decision
-from chatcore.models import Device, Message, QueuedPush, Room, User
+from chatcore.models import Message, PushTarget, QueuedPush, Room, User
 from chatcore.push_rules import id_only
 
 if TYPE_CHECKING:
@@ -85,27 +85,24 @@ async def _pushes_for(
 ) -> list[QueuedPush]:
     storage, settings = app.storage, app.settings.push
     messages = [m for m in messages if m.kind != "system"]
-    rooms: dict[str, Room] = {}
-    for room_id in {m.room_id for m in messages}:
-        room = await storage.get_room(room_id)
-        if room is not None:
-            rooms[room_id] = room
-    offline = {
+    if not messages:
+        return []
+    audience = await storage.push_audience(sorted({m.room_id for m in messages}))
+    rooms = audience.rooms
+    targets: dict[str, PushTarget] = {}
+    for user_id in {
         user_id
         for m in messages
         if m.room_id in rooms
         for user_id in _offline_members(app, rooms[m.room_id], m.sender_id)
-    }
-    if not offline:
+    }:
+        target = audience.targets.get(user_id)
+        served = [d for d in target.devices if dispatcher.serves(d.platform)] if target else []
+        if target is not None and served:
+            targets[user_id] = target.model_copy(update={"devices": served})
+    if not targets:
         return []
-    devices: dict[str, list[Device]] = {}
-    for device in await storage.devices_of(sorted(offline)):
-        if dispatcher.serves(device.platform):
-            devices.setdefault(device.user_id, []).append(device)
-    if not devices:
-        return []
-    users = await _users(app, {*devices, *(m.sender_id for m in messages)})
-    user_settings = {user_id: await storage.get_settings(user_id) for user_id in devices}
+    senders = await _users(app, {m.sender_id for m in messages})
     now = int(time.time() * 1000)
     queued: list[QueuedPush] = []
     for message in messages:
@@ -113,11 +110,15 @@ async def _pushes_for(
         if room is None:
             continue
         for user_id in _offline_members(app, room, message.sender_id):
-            recipient = users.get(user_id)
-            if recipient is None or user_id not in devices:
+            recipient = targets.get(user_id)
+            if recipient is None:
                 continue
             push = make_push(
-                message, room, users.get(message.sender_id), recipient, settings.preview_chars
+                message,
+                room,
+                senders.get(message.sender_id),
+                recipient.user,
+                settings.preview_chars,
             )
             decided = await call_decision(
                 app.hook.chatcore_notify,
@@ -125,7 +126,7 @@ async def _pushes_for(
                 push,
                 app=app,
                 user_id=user_id,
-                settings=user_settings[user_id],
+                settings=recipient.settings,
                 message=message,
             )
             if not isinstance(decided, dict):
@@ -141,7 +142,7 @@ async def _pushes_for(
                     due_ts=now,
                     created_ts=message.ts,
                 )
-                for device in devices[user_id]
+                for device in recipient.devices
             )
     return queued
 

@@ -9,6 +9,7 @@ whole way over real servers is tests/e2e/test_e2e_push.py.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,18 +37,23 @@ class Sent:
     device: Device
     push: dict[str, Any]
     at: float
+    in_flight: int  # sends under way when it started, itself included
 
 
 @dataclass
 class ScriptedProvider:
-    """A push adapter of platform "fcm": each send is recorded, then answered by `answer`
-    (a PushResult, or an exception to raise); `gate`, when set, holds sends until it opens."""
+    """A push adapter of platform "fcm": each send is recorded, then answered by `answers`
+    (a PushResult, or an exception to raise); `gate`, when set, holds sends until it opens.
 
+    It runs where adapters run, on the dispatcher's own loop and thread: what it records goes
+    to the test's loop thread-safely, and its gate is a threading.Event."""
+
+    loop: asyncio.AbstractEventLoop
     platform: str = "fcm"
     max_payload_bytes: int = 4096
     answers: list[PushResult | Exception] = field(default_factory=list)
     sent: asyncio.Queue[Sent] = field(default_factory=asyncio.Queue)
-    gate: asyncio.Event | None = None
+    gate: threading.Event | None = None
     in_flight: int = 0
     most_in_flight: int = 0
 
@@ -59,9 +65,10 @@ class ScriptedProvider:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            self.sent.put_nowait(Sent(device, dict(push), time.monotonic()))
+            sent = Sent(device, dict(push), time.monotonic(), self.in_flight)
+            self.loop.call_soon_threadsafe(self.sent.put_nowait, sent)
             if self.gate is not None:
-                await self.gate.wait()
+                await asyncio.to_thread(self.gate.wait, WAIT)
             answer = self.answers.pop(0) if self.answers else PushResult(outcome="sent")
             if isinstance(answer, Exception):
                 raise answer
@@ -121,7 +128,7 @@ class Node:
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    provider = ScriptedProvider()
+    provider = ScriptedProvider(asyncio.get_running_loop())
     plugin = Plugin(provider)
     app = App.from_config(
         None,
@@ -233,6 +240,22 @@ async def test_passing_failures_are_retried_with_backoff_until_sent(node: Node) 
     assert await node.queue_empty()
 
 
+async def test_every_retry_comes_back_on_time_not_at_the_next_poll(node: Node) -> None:
+    # Two pushes retried at different times: the node wakes for each (it polls only every
+    # 30 s here, longer than the waits below).
+    await node.device(node.bob, "bob-phone")
+    await node.device(node.carol, "carol-phone")
+    node.provider.answers = [
+        PushResult(outcome="retry", retry_after_seconds=0.05),
+        PushResult(outcome="retry", retry_after_seconds=0.4),
+    ]
+    await node.send()
+    firsts = [await node.provider.next() for _ in range(2)]
+    retried = [await node.provider.next() for _ in range(2)]
+    assert {s.device.id for s in retried} == {s.device.id for s in firsts}
+    await asyncio.wait_for(_until(lambda: node.counted("sent") == 2), WAIT)
+
+
 async def test_a_push_is_dropped_after_its_last_try(node: Node) -> None:
     await node.device(node.bob, "bob-phone")
     node.provider.answers = [PushResult(outcome="retry")] * 3
@@ -263,12 +286,12 @@ async def test_failed_pushes_are_dropped_and_gone_devices_removed(node: Node) ->
 
 async def test_at_most_concurrency_pushes_are_in_flight(node: Node) -> None:
     await node.device(node.bob, "bob-phone")
-    node.provider.gate = asyncio.Event()
+    node.provider.gate = threading.Event()
     for i in range(3):
         await node.send(f"m{i}")
-    await node.provider.next()
-    await node.provider.next()
-    assert node.provider.sent.empty() and node.provider.in_flight == 2
+    first, second = await node.provider.next(), await node.provider.next()
+    assert (first.in_flight, second.in_flight) == (1, 2)
+    # The third waits for a free slot: it starts only once the gate lets the others finish.
     node.provider.gate.set()
     await node.provider.next()
     assert node.provider.most_in_flight == 2
@@ -277,7 +300,7 @@ async def test_at_most_concurrency_pushes_are_in_flight(node: Node) -> None:
 
 async def test_delivery_does_not_wait_for_a_stuck_provider(node: Node) -> None:
     await node.device(node.bob, "bob-phone")
-    node.provider.gate = asyncio.Event()
+    node.provider.gate = threading.Event()
     await node.send("first")
     await node.provider.next()  # stuck at the provider
     stored = [await asyncio.wait_for(node.send(f"m{i}"), WAIT) for i in range(5)]

@@ -32,6 +32,12 @@ from chatcore.testing.tls import make_tls
 WAIT = 10 * TIMEOUT_SCALE
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 drops connections of a server sending many pushes at once
+    # (then retried by TCP a second later): a receiver that slow would test itself.
+    request_queue_size = 1024
+
+
 @dataclass(frozen=True)
 class Received:
     path: str
@@ -52,7 +58,7 @@ class PushReceiver:
         self._answers: dict[str, int] = {}
         self._held: dict[str, threading.Event] = {}
         self._waiting: dict[str, queue.Queue[None]] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self.scheme = "http"

@@ -1471,11 +1471,10 @@ class StorageContract:
         again = await storage.claim_pushes(now_ts=2_000, lease_ms=10_000, limit=10)
         assert [(c.id, c.attempts) for c in again] == [(future.id, 1)]
         # Finished pushes are gone; a retried one is due when it says.
-        await storage.finish_push(early.id)
-        await storage.retry_push(late.id, due_ts=5_000)
-        await storage.finish_push(early.id)  # twice, or unknown ids: no error
-        await storage.retry_push("no-such-push\x00", due_ts=1)
-        await storage.finish_push("no-such-push\x00")
+        await storage.settle_pushes([early.id], {late.id: 5_000})
+        # Settled twice, unknown ids, nothing at all: no error.
+        await storage.settle_pushes([early.id, "no-such-push\x00"], {"no-such-push\x00": 1})
+        await storage.settle_pushes([], {})
         assert await storage.claim_pushes(4_999, 1_000, 10) == []
         claimed = await storage.claim_pushes(5_000, 1_000, 10)
         assert [(c.id, c.attempts) for c in claimed] == [(late.id, 3)]
@@ -1515,3 +1514,33 @@ class StorageContract:
         ids = [claimed.id for found in rounds for claimed in found]
         assert len(ids) == len(set(ids)) == 60
         assert all(len(found) <= 7 for found in rounds)
+
+    @pytest.mark.anyio
+    async def test_the_push_audience_is_the_rooms_and_their_members_with_devices(
+        self, storage: Storage
+    ) -> None:
+        alice, bob, carol, dave = await make_users(storage, "alice", "bob", "carol", "dave")
+        group = await storage.create_group_room(alice.id, "team", [bob.id, carol.id], 1)
+        direct, _ = await storage.create_direct_room(alice.id, bob.id, 2)
+        old = device(alice, "fcm", token="old", ts=1)
+        new = device(alice, "webhook", endpoint="https://example.com/h", ts=2)
+        bobs = device(bob, "apns", token="abcd", ts=3)
+        daves = device(dave, "fcm", token="dave", ts=4)  # in neither room
+        for added in (old, new, bobs, daves):
+            await storage.add_device(added, max_devices=5)
+        await storage.put_settings(alice.id, {"push": {"group": "mentions"}})
+        found = await storage.push_audience([group.id, direct.id, "no-such-room\x00"])
+        assert found.rooms == {group.id: group, direct.id: direct}
+        # Carol has no device; alice and bob are in both rooms and come once.
+        assert set(found.targets) == {alice.id, bob.id}
+        assert found.targets[alice.id].user == alice
+        assert found.targets[alice.id].settings == {"push": {"group": "mentions"}}
+        assert found.targets[alice.id].devices == [new, old]
+        assert (found.targets[bob.id].settings, found.targets[bob.id].devices) == ({}, [bobs])
+        only_direct = await storage.push_audience([direct.id])
+        assert (set(only_direct.rooms), set(only_direct.targets)) == (
+            {direct.id},
+            {alice.id, bob.id},
+        )
+        empty = await storage.push_audience([])
+        assert (empty.rooms, empty.targets) == ({}, {})

@@ -33,7 +33,7 @@ DEVICE_COLUMNS = (
     push_devices.c.keys_json,
     push_devices.c.created_ts,
 )
-_NEWEST_FIRST = (push_devices.c.created_ts.desc(), push_devices.c.id.desc())
+NEWEST_FIRST = (push_devices.c.created_ts.desc(), push_devices.c.id.desc())
 
 
 def address_hash(address: str) -> str:
@@ -114,7 +114,7 @@ async def add(conn: AsyncConnection, device: Device, max_devices: int) -> tuple[
 
 
 async def list_of(conn: AsyncConnection, user_id: str) -> list[Device]:
-    stmt = select(*DEVICE_COLUMNS).where(push_devices.c.user_id == user_id).order_by(*_NEWEST_FIRST)
+    stmt = select(*DEVICE_COLUMNS).where(push_devices.c.user_id == user_id).order_by(*NEWEST_FIRST)
     return [device_of(row) for row in await conn.execute(stmt)]
 
 
@@ -136,7 +136,7 @@ async def of_users(conn: AsyncConnection, user_ids: Sequence[str]) -> list[Devic
         stmt = (
             select(*DEVICE_COLUMNS)
             .where(push_devices.c.user_id.in_(wanted[start : start + _CHUNK]))
-            .order_by(push_devices.c.user_id, *_NEWEST_FIRST)
+            .order_by(push_devices.c.user_id, *NEWEST_FIRST)
         )
         found.extend(device_of(row) for row in await conn.execute(stmt))
     return found

@@ -14,17 +14,16 @@ one connection per write lane (`SqlStorage.write_lanes`) so lanes never wait for
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatcore.loop_thread import LoopThread
 from chatcore_sql.engine import create_engine, retryable
 from chatcore_sql.settings import SqlStorageSettings
 
@@ -39,15 +38,12 @@ class LoopWriter:
     def __init__(self, url: URL, settings: SqlStorageSettings, connections: int) -> None:
         self._url = url
         self._settings = settings.model_copy(update={"pool_size": connections, "max_overflow": 0})
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="chatcore-sql-writer", daemon=True
-        )
+        self._thread = LoopThread("chatcore-sql-writer")
         self._engine: AsyncEngine | None = None
 
     async def start(self) -> None:
-        self._thread.start()
-        self._engine = await self._call(self._make_engine())
+        await self._thread.start()
+        self._engine = await self._thread.call(self._make_engine())
 
     async def _make_engine(self) -> AsyncEngine:
         return create_engine(self._url, self._settings)
@@ -55,7 +51,7 @@ class LoopWriter:
     async def run(self, work: Callable[[Connection], T]) -> T:
         """`work(conn)` in one write transaction on the writer's loop; once more if the
         database refused the first try in a way a second can get past."""
-        return await self._call(self._transaction(work))
+        return await self._thread.call(self._transaction(work))
 
     async def _transaction(self, work: Callable[[Connection], T]) -> T:
         assert self._engine is not None, "LoopWriter is not started"
@@ -69,17 +65,9 @@ class LoopWriter:
         async with self._engine.begin() as conn:
             return await conn.run_sync(work)
 
-    async def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run `coroutine` on the writer's loop; await it from the caller's."""
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
-
     async def close(self) -> None:
         """Dispose of the engine on its loop, then stop the loop and its thread."""
-        if not self._thread.is_alive():
-            return
         engine, self._engine = self._engine, None
         if engine is not None:
-            await self._call(engine.dispose())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        await asyncio.to_thread(self._thread.join)
-        self._loop.close()
+            await self._thread.call(engine.dispose())
+        await self._thread.close()

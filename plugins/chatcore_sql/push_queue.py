@@ -7,15 +7,19 @@ and ignores the clause.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import BindParameter, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chatcore.models import ClaimedPush, QueuedPush
-from chatcore_sql.devices import DEVICE_COLUMNS, device_of
-from chatcore_sql.tables import push_devices, push_queue
+from chatcore.models import ClaimedPush, Device, PushAudience, PushTarget, QueuedPush
+from chatcore_sql.devices import DEVICE_COLUMNS, NEWEST_FIRST, device_of
+from chatcore_sql.rooms import MEMBER_ORDER
+from chatcore_sql.rows import ROOM_COLUMNS, USER_COLUMNS, user_of
+from chatcore_sql.rows import room as room_of
+from chatcore_sql.tables import push_devices, push_queue, room_members, rooms, user_settings, users
 
 
 async def enqueue(conn: AsyncConnection, pushes: Sequence[QueuedPush]) -> None:
@@ -84,9 +88,81 @@ async def claim(conn: AsyncConnection, now_ts: int, lease_ms: int, limit: int) -
     return sorted(claimed, key=lambda push: order[push.id])
 
 
-async def finish(conn: AsyncConnection, push_id: str) -> None:
-    await conn.execute(delete(push_queue).where(push_queue.c.id == push_id))
+async def settle(
+    conn: AsyncConnection, finished: Sequence[str], retries: Mapping[str, int]
+) -> None:
+    if finished:
+        await conn.execute(delete(push_queue).where(push_queue.c.id.in_(list(finished))))
+    if retries:
+        await conn.execute(
+            update(push_queue)
+            .where(push_queue.c.id == bindparam("push_id"))
+            .values(due_ts=bindparam("due")),
+            [{"push_id": push_id, "due": due} for push_id, due in retries.items()],
+        )
 
 
-async def retry(conn: AsyncConnection, push_id: str, due_ts: int) -> None:
-    await conn.execute(update(push_queue).where(push_queue.c.id == push_id).values(due_ts=due_ts))
+def _in(name: str) -> BindParameter[Any]:
+    return bindparam(name, expanding=True)
+
+
+# What `push_audience` reads: the rooms with their members; the devices of their members; and
+# those members who have a device, with their settings. Three statements, each one snapshot.
+AUDIENCE_ROOMS = (
+    select(*ROOM_COLUMNS, room_members.c.user_id)
+    .select_from(rooms.outerjoin(room_members, room_members.c.room_id == rooms.c.id))
+    .where(rooms.c.id.in_(_in("room_ids")))
+    .order_by(rooms.c.id, *MEMBER_ORDER)
+)
+AUDIENCE_DEVICES = (
+    select(*DEVICE_COLUMNS)
+    .select_from(push_devices.join(room_members, room_members.c.user_id == push_devices.c.user_id))
+    .where(room_members.c.room_id.in_(_in("room_ids")))
+    .order_by(push_devices.c.user_id, *NEWEST_FIRST)
+)
+AUDIENCE_USERS = (
+    select(*USER_COLUMNS, user_settings.c.data)
+    .select_from(
+        users.join(room_members, room_members.c.user_id == users.c.id).outerjoin(
+            user_settings, user_settings.c.user_id == users.c.id
+        )
+    )
+    .where(
+        room_members.c.room_id.in_(_in("room_ids")),
+        users.c.id.in_(select(push_devices.c.user_id)),
+    )
+)
+AUDIENCE = (AUDIENCE_ROOMS, AUDIENCE_DEVICES, AUDIENCE_USERS)
+
+
+def audience_of(
+    room_rows: Sequence[Any], device_rows: Sequence[Any], user_rows: Sequence[Any]
+) -> PushAudience:
+    """The PushAudience of the rows of AUDIENCE's three statements (rows with attributes)."""
+    members: dict[str, list[str]] = {}
+    firsts: dict[str, Any] = {}
+    for row in room_rows:
+        firsts.setdefault(row.id, row)
+        if row.user_id is not None:
+            members.setdefault(row.id, []).append(row.user_id)
+    found_rooms = {
+        room_id: room_of(row, members.get(room_id, [])) for room_id, row in firsts.items()
+    }
+    devices: dict[str, dict[str, Device]] = {}
+    for row in device_rows:  # a member of two of the rooms comes twice
+        devices.setdefault(row.user_id, {}).setdefault(row.id, device_of(row))
+    targets = {
+        row.id: PushTarget(
+            user=user_of(row),
+            settings=orjson.loads(row.data) if row.data is not None else {},
+            devices=list(devices.get(row.id, {}).values()),
+        )
+        for row in user_rows
+    }
+    return PushAudience(rooms=found_rooms, targets=targets)
+
+
+async def audience(conn: AsyncConnection, room_ids: Sequence[str]) -> PushAudience:
+    params = {"room_ids": list(room_ids)}
+    found = [(await conn.execute(statement, params)).all() for statement in AUDIENCE]
+    return audience_of(*found)

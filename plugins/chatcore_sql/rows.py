@@ -8,13 +8,24 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from chatcore.errors import bad_request
-from chatcore.models import Message, Room
-from chatcore_sql.tables import messages, rooms
+from chatcore.models import Message, Room, User
+from chatcore_sql.tables import messages, rooms, users
 
 #: Integers the databases store (BIGINT). Arguments are clamped into this range, so that an
 #: absurd seq, limit or time from a caller reads as "everything" or "nothing", not as a
 #: driver overflow error.
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+
+USER_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.avatar_media_id)
+
+
+def user_of(row: Sequence[Any]) -> User:
+    """A User from a row that starts with USER_COLUMNS (a SQLAlchemy row or a sqlite3 tuple)."""
+    user_id, username, display_name, avatar_media_id = row[:4]
+    return User(
+        id=user_id, username=username, display_name=display_name, avatar_media_id=avatar_media_id
+    )
+
 
 #: In the order of Message's fields, so that a row zips into a Message's values as they are.
 MESSAGE_COLUMNS = (

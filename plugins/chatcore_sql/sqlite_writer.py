@@ -28,6 +28,7 @@ import queue
 import re
 import sqlite3
 import threading
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
@@ -40,8 +41,8 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from chatcore.models import Message
-from chatcore_sql import contacts, messages, rooms
+from chatcore.models import Message, PushAudience
+from chatcore_sql import contacts, messages, push_queue, rooms
 from chatcore_sql.engine import create_sqlite_sync_engine
 from chatcore_sql.rows import i64
 from chatcore_sql.rows import message as message_row
@@ -140,6 +141,11 @@ _INSERT_MESSAGES = CompiledSql(messages.INSERT_MESSAGES)
 _UPDATE_ROOMS = CompiledSql(messages.UPDATE_ROOMS)
 _AFTER = CompiledSql(messages.AFTER)
 _ROOM_SEQS = CompiledSql(rooms.ROOM_SEQS)
+# Each with a row type, for the rows' columns by name (what push_queue.audience_of reads).
+_AUDIENCE: list[tuple[CompiledSql, Any]] = [
+    (CompiledSql(statement), namedtuple("Row", statement.selected_columns.keys()))  # type: ignore[misc]
+    for statement in push_queue.AUDIENCE
+]
 UserIds = Literal["contacts", "direct_peers", "blocks"]
 _USER_IDS: dict[UserIds, CompiledSql] = {
     "contacts": CompiledSql(contacts.CONTACT_IDS),
@@ -260,6 +266,20 @@ class SqliteReader(_ConnectionThread):
     async def user_ids(self, kind: UserIds, user_id: str) -> list[str]:
         """The ids a session start reads for its presence audience (see `presence`)."""
         return [row[0] for row in await self.rows(_USER_IDS[kind], {"user_id": user_id})]
+
+    async def push_audience(self, room_ids: list[str]) -> PushAudience:
+        """`Storage.push_audience` (see `push_queue.audience`): after every batch."""
+        params = {"room_ids": room_ids}
+
+        def read() -> PushAudience:
+            db = self._connection()
+            found = [
+                [row_type._make(row) for row in statement.execute(db, params)]
+                for statement, row_type in _AUDIENCE
+            ]
+            return push_queue.audience_of(*found)
+
+        return await self._thread.run(read)
 
     async def rows(self, statement: CompiledSql, params: dict[str, Any]) -> list[Any]:
         return await self._thread.run(

@@ -43,6 +43,7 @@ from chatcore.models import (
     InvitationStatus,
     Media,
     Message,
+    PushAudience,
     QueuedPush,
     RefreshOutcome,
     Room,
@@ -63,7 +64,7 @@ from chatcore_sql.engine import (
     writer,
 )
 from chatcore_sql.loop_writer import LoopWriter
-from chatcore_sql.rows import check_text, new_id, plausible
+from chatcore_sql.rows import USER_COLUMNS, check_text, new_id, plausible, user_of
 from chatcore_sql.settings import SqlStorageSettings, async_url
 from chatcore_sql.sqlite_writer import CompiledSql, SqliteReader, SqliteStatements, SqliteWriter
 from chatcore_sql.tables import logins, refresh_tokens, user_settings, users
@@ -72,8 +73,7 @@ log = logging.getLogger("chatcore.sql")
 
 T = TypeVar("T")
 
-_USER_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.avatar_media_id)
-_USER_BY_ID = select(*_USER_COLUMNS).where(users.c.id == bindparam("user_id"))
+_USER_BY_ID = select(*USER_COLUMNS).where(users.c.id == bindparam("user_id"))
 _SQLITE_USER_BY_ID = CompiledSql(_USER_BY_ID)
 
 
@@ -254,20 +254,20 @@ class SqlStorage:
     async def get_user(self, user_id: str) -> User | None:
         if self._sqlite_reader is not None:  # every session start reads it
             found = await self._sqlite_reader.rows(_SQLITE_USER_BY_ID, {"user_id": user_id})
-            return _user(*found) if found else None
+            return user_of(*found) if found else None
         async with self._read() as conn:
             row = (await conn.execute(_USER_BY_ID, {"user_id": user_id})).first()
-        return _user(row) if row else None
+        return user_of(row) if row else None
 
     async def get_credentials(self, username: str) -> Credentials | None:
-        stmt = select(*_USER_COLUMNS, users.c.password_hash).where(
+        stmt = select(*USER_COLUMNS, users.c.password_hash).where(
             users.c.username_lower == username.lower()
         )
         async with self._read() as conn:
             row = (await conn.execute(stmt)).first()
         if row is None:
             return None
-        return Credentials(user=_user(row), password_hash=row.password_hash)
+        return Credentials(user=user_of(row), password_hash=row.password_hash)
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         async with self._write() as conn:
@@ -281,7 +281,7 @@ class SqlStorage:
         lowered = prefix.lower()
         # autoescape: a typed '%' or '_' matches itself, not "anything".
         stmt = (
-            select(*_USER_COLUMNS)
+            select(*USER_COLUMNS)
             .where(
                 or_(
                     users.c.username_lower.startswith(lowered, autoescape=True),
@@ -292,17 +292,17 @@ class SqlStorage:
             .limit(limit)
         )
         async with self._read() as conn:
-            return [_user(row) for row in await conn.execute(stmt)]
+            return [user_of(row) for row in await conn.execute(stmt)]
 
     async def list_users(self, limit: int, offset: int = 0) -> list[User]:
         stmt = (
-            select(*_USER_COLUMNS)
+            select(*USER_COLUMNS)
             .order_by(users.c.username_lower)
             .limit(max(limit, 0))
             .offset(max(offset, 0))
         )
         async with self._read() as conn:
-            return [_user(row) for row in await conn.execute(stmt)]
+            return [user_of(row) for row in await conn.execute(stmt)]
 
     # --- logins and refresh tokens ----------------------------------------------------------
 
@@ -704,8 +704,8 @@ class SqlStorage:
         async with self._write() as conn:
             if not await media_sql.update_profile(conn, user_id, changes):
                 return None
-            row = (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).one()
-        return _user(row)
+            row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).one()
+        return user_of(row)
 
     # --- push devices -------------------------------------------------------------------------
 
@@ -747,23 +747,21 @@ class SqlStorage:
             lambda conn: push_queue.claim(conn, now_ts, lease_ms, limit)
         )
 
-    async def finish_push(self, push_id: str) -> None:
-        if plausible(push_id):
+    async def settle_pushes(self, finished: Sequence[str], retries: Mapping[str, int]) -> None:
+        finished = [push_id for push_id in finished if plausible(push_id)]
+        retries = {push_id: due for push_id, due in retries.items() if plausible(push_id)}
+        if finished or retries:
             async with self._write() as conn:
-                await push_queue.finish(conn, push_id)
+                await push_queue.settle(conn, finished, retries)
 
-    async def retry_push(self, push_id: str, due_ts: int) -> None:
-        if plausible(push_id):
-            async with self._write() as conn:
-                await push_queue.retry(conn, push_id, due_ts)
-
-
-def _user(row: Sequence[Any]) -> User:
-    """A User from a row that starts with _USER_COLUMNS (a SQLAlchemy row or a sqlite3 tuple)."""
-    user_id, username, display_name, avatar_media_id = row[:4]
-    return User(
-        id=user_id, username=username, display_name=display_name, avatar_media_id=avatar_media_id
-    )
+    async def push_audience(self, room_ids: Sequence[str]) -> PushAudience:
+        room_ids = [room_id for room_id in room_ids if plausible(room_id)]
+        if not room_ids:
+            return PushAudience(rooms={}, targets={})
+        if self._sqlite_reader is not None:  # after every batch of messages: one hop
+            return await self._sqlite_reader.push_audience(room_ids)
+        async with self._read() as conn:
+            return await push_queue.audience(conn, room_ids)
 
 
 async def _require_user(conn: AsyncConnection, user_id: str) -> None:
