@@ -1,25 +1,30 @@
 """Pushes to offline members: what they cost the senders, and how fast they arrive.
 
     .venv/bin/python bench/push_bench.py [--members 20] [--messages 300] [--window 4]
+                                         [--concurrency 32] [--push-node redis://127.0.0.1:6379]
 
 Starts a real server (SQLite on a file, default plugins) twice on free loopback ports: once
-without a push adapter, once with webhook pushes to a receiver on loopback
-(`chatcore.testing.push_receiver`). A sender keeps `window` sends in flight (closed loop) into
-a group room whose other `members` are offline, each with one webhook device, so every
-message makes `members` pushes. Prints a markdown table: sends/s and ack latency with pushes
-off and on, then how long pushes took from the send's ack to the receiver, and how many
-arrived per second.
+without a push adapter, once with webhook pushes to a receiver on loopback (a process of its
+own, on asyncio, so that it measures chatcore rather than itself). A sender keeps `window`
+sends in flight (closed loop) into a group room whose other `members` are offline, each with
+one webhook device, so every message makes `members` pushes. Prints markdown tables: sends/s
+and ack latency with pushes off and on, then how long pushes took from the send's ack to the
+receiver, and how many arrived per second. With `--push-node`, a second process on the same
+storage sends the pushes and the chat node only queues them (`[push] send = false`, woken
+over Redis).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ from chatcore.testing.server import start_server
 from chatcore.testing.users import TestUser, new_user
 
 SECRET = "bench-secret"
+SENDS = {"secret": SECRET, "allow_private_endpoints": True}  # [push_webhook] of the senders
 
 
 class Receiver:
@@ -113,8 +119,25 @@ def setup(api: str, receiver: Receiver, members: int) -> tuple[TestUser, str]:
 async def run(push: bool, args: argparse.Namespace, receiver: Receiver) -> dict[str, Any]:
     overrides: dict[str, Any] = {"websocket": {"rate_per_second": 1e6, "rate_burst": 1e6}}
     if push:
-        overrides["push_webhook"] = {"secret": SECRET, "allow_private_endpoints": True}
-    with tempfile.TemporaryDirectory() as folder, start_server(Path(folder), overrides) as server:
+        overrides["push_webhook"] = SENDS
+        overrides["push"] = {"concurrency": args.concurrency}
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if push and args.push_node:
+            # The chat node only queues; a second process on the same storage sends, woken
+            # over Redis (docs/deploy.md).
+            shared = {
+                "storage": {"url": f"sqlite+aiosqlite:///{folder / 'chat.db'}"},
+                "broker": {"url": args.push_node, "channel_prefix": f"bench{os.getpid()}:"},
+            }
+            pusher = {
+                **shared,
+                "push_webhook": overrides["push_webhook"],
+                "push": overrides["push"],
+            }
+            overrides |= shared | {"push": {**overrides["push"], "send": False}}
+            stack.enter_context(start_server(folder / "push-node", pusher))
+        server = stack.enter_context(start_server(folder / "chat-node", overrides))
         alice, room = await asyncio.to_thread(setup, server.api, receiver, args.members)
         expected = args.messages * args.members if push else 0
         before = len(await asyncio.to_thread(receiver.arrivals))
@@ -161,6 +184,12 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--window", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=32, help="[push] concurrency")
+    parser.add_argument(
+        "--push-node",
+        metavar="REDIS_URL",
+        help="send pushes from a second process (a push node) woken over this Redis",
+    )
     parser.add_argument("--serve-receiver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_receiver:

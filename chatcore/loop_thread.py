@@ -33,10 +33,20 @@ class LoopThread:
     """An event loop running in a daemon thread of its own (see the module docstring)."""
 
     def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.name = name
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError(f"{self.name}: the loop thread is not started")
+        return self._loop
 
     async def start(self) -> None:
+        # Made here, not in __init__: a loop made and never run or closed warns when collected.
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=self.name, daemon=True)
         self._thread.start()
 
     async def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -49,8 +59,9 @@ class LoopThread:
 
     async def close(self) -> None:
         """Stop the loop and its thread (what runs there should be finished first)."""
-        if not self._thread.is_alive():
+        loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is None or thread is None:
             return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        await asyncio.to_thread(self._thread.join)
-        self.loop.close()
+        loop.call_soon_threadsafe(loop.stop)
+        await asyncio.to_thread(thread.join)
+        loop.close()

@@ -16,6 +16,7 @@ import functools
 import math
 import ssl
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -84,15 +85,22 @@ class EndpointClient:
     sent); the connection goes to the address that was checked, with the host name still in
     `Host` and as the TLS server name, so a name that resolves elsewhere a moment later (DNS
     rebinding) is not followed; no redirects, no proxy from the environment (either would
-    send the request where the check did not look), no keep-alive (a connection kept for one
-    address could serve another name behind it without that name's certificate check); one
-    timeout bounds the whole exchange. Network errors and timeouts are `retry`; the status is
-    read with `outcome_of`, and at most `DETAIL_BYTES` of a refusal's body kept as its detail.
+    send the request where the check did not look); one timeout bounds the whole exchange.
+    Network errors and timeouts are `retry`; the status is read with `outcome_of`, and at
+    most `DETAIL_BYTES` of a refusal's body kept as its detail.
+
+    Connections are kept and reused (HTTP/2 where the server offers it), in one pool per
+    destination: scheme, host name, port and checked address together. A connection made
+    for one name therefore never carries another name's request (it would skip that name's
+    certificate check), and a name that now resolves elsewhere gets new connections. At most
+    `MAX_DESTINATIONS` pools are kept, the least recently used closed first: a Web Push
+    server talks to a handful of push services, a webhook to what its users registered.
 
     Needs httpx (the `push` extra), imported when the client starts.
     """
 
     DETAIL_BYTES = 256
+    MAX_DESTINATIONS = 64
 
     def __init__(
         self, timeout_seconds: float, *, allow_private: bool = False, ca_file: str | None = None
@@ -100,28 +108,52 @@ class EndpointClient:
         self.timeout_seconds = timeout_seconds
         self.allow_private = allow_private
         self.ca_file = ca_file  # trusted instead of the system's authorities
-        self._client: httpx.AsyncClient | None = None
+        self._verify: ssl.SSLContext | None = None
+        self._pools: OrderedDict[tuple[str, str, int | None, str], httpx.AsyncClient] = (
+            OrderedDict()
+        )
+        self._started = False
 
     async def start(self) -> None:
         import httpx
 
-        verify: ssl.SSLContext | bool = True
-        if self.ca_file is not None:
-            verify = await anyio.to_thread.run_sync(
-                functools.partial(ssl.create_default_context, cafile=self.ca_file)
-            )
-        self._client = httpx.AsyncClient(
-            verify=verify,
+        # One TLS context for every pool: making one reads a CA file (tens of ms). httpx's
+        # own (certifi's authorities) unless `ca_file` replaces them.
+        if self.ca_file is None:
+            make = functools.partial(httpx.create_ssl_context, trust_env=False)
+        else:
+            make = functools.partial(ssl.create_default_context, cafile=self.ca_file)
+        self._verify = await anyio.to_thread.run_sync(make)
+        self._started = True
+
+    async def close(self) -> None:
+        pools, self._pools = list(self._pools.values()), OrderedDict()
+        for pool in pools:
+            await pool.aclose()
+        self._started = False
+
+    def _pool(self, url: httpx.URL, address: str) -> httpx.AsyncClient:
+        import httpx
+
+        key = (url.scheme, url.host, url.port, address)
+        pool = self._pools.get(key)
+        if pool is not None:
+            self._pools.move_to_end(key)
+            return pool
+        if len(self._pools) >= self.MAX_DESTINATIONS:
+            _, oldest = self._pools.popitem(last=False)
+            task = asyncio.create_task(oldest.aclose())
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+        pool = self._pools[key] = httpx.AsyncClient(
+            verify=self._verify if self._verify is not None else True,
+            http2=True,
             timeout=httpx.Timeout(self.timeout_seconds),
             follow_redirects=False,
             trust_env=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        return pool
 
     async def post(
         self, endpoint: str, body: bytes, headers: Mapping[str, str], *, https_only: bool = False
@@ -130,8 +162,7 @@ class EndpointClient:
         http unless private endpoints are allowed (a local test service)."""
         import httpx
 
-        client = self._client
-        if client is None:
+        if not self._started:
             raise RuntimeError("EndpointClient.post before start()")
         try:
             addresses = await ssrf.resolve_endpoint(endpoint, allow_private=self.allow_private)
@@ -144,17 +175,19 @@ class EndpointClient:
             return PushResult(outcome="failed", detail="the endpoint is not an https URL")
         sent_headers = dict(headers)
         extensions: dict[str, Any] = {}
+        address = str(addresses[0]) if addresses else url.host
+        pool = self._pool(url, address)
         if addresses:  # pinned: connect to the checked address, name the host as before
             sent_headers["Host"] = url.netloc.decode("ascii")
             extensions["sni_hostname"] = url.host
-            url = url.copy_with(host=str(addresses[0]))
-        request = client.build_request(
+            url = url.copy_with(host=address)
+        request = pool.build_request(
             "POST", url, content=body, headers=sent_headers, extensions=extensions
         )
         try:
             # httpx's timeout bounds each read and write; this bounds the whole exchange.
             async with asyncio.timeout(self.timeout_seconds):
-                response = await client.send(request, stream=True)
+                response = await pool.send(request, stream=True)
                 try:
                     detail = await start_of_body(response, self.DETAIL_BYTES)
                 finally:
@@ -167,14 +200,19 @@ class EndpointClient:
         return outcome_of(response.status_code, retry_after, time.time(), detail)
 
 
+#: Pools being closed after eviction (kept referenced until done).
+_closing: set[asyncio.Task[None]] = set()
+
+
 async def start_of_body(response: httpx.Response, limit: int) -> str:
     """The first `limit` bytes of a refusal's body, for the log (nothing of a success); never
-    the whole of a large one (an endpoint cannot make the server download anything)."""
-    if response.status_code < 300:
-        return ""
+    the whole of a large one (an endpoint cannot make the server download anything). A body
+    within the limit is read to its end, so that its connection can serve the next request."""
     kept = b""
     async for chunk in response.aiter_bytes():
         kept += chunk
         if len(kept) >= limit:
             break
+    if response.status_code < 300:
+        return ""
     return kept[:limit].decode("utf-8", "replace").strip()

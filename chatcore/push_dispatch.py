@@ -39,13 +39,15 @@ from chatcore.settings import PushSettings
 
 if TYPE_CHECKING:
     from chatcore.app import App
-    from chatcore.interfaces import PushAdapter, Storage
+    from chatcore.interfaces import PushAdapter, Storage, Subscription
 
 log = logging.getLogger("chatcore.push")
 
 T = TypeVar("T")
 
 _METRICS_KEY = "push.metrics"
+#: Published by a node that queued pushes and does not send them: the sending nodes look now.
+WAKE_CHANNEL = "chatcore.push.wake"
 #: Retries are due by the wall clock in the queue, woken for by the monotonic one: a little late
 #: rather than a claim that comes a millisecond early and finds nothing.
 _CLOCK_MARGIN = 0.005
@@ -90,6 +92,7 @@ class PushDispatcher:
         # the CPU with delivery there, instead of queueing ahead of it on the app's loop.
         self._thread = LoopThread("chatcore-push")
         self._home: asyncio.AbstractEventLoop | None = None
+        self._woken: Subscription | None = None
         self._wake = asyncio.Event()  # made again on the push loop at start
         self._full = False  # the last claim took every free slot: more may be due
         self._sleep_until = 0.0  # monotonic end of the loop's current pause
@@ -106,19 +109,34 @@ class PushDispatcher:
         return platform in self.adapters
 
     def wake(self) -> None:
-        """Look for due pushes now (this node just queued some). Safe from any thread."""
+        """Look for due pushes now. Safe from any thread."""
         self._thread.call_soon(self._wake.set)
+
+    async def queued(self) -> None:
+        """This node queued pushes: send them now, or, on a node that does not send
+        (`[push] send = false`), wake the nodes that do."""
+        if self.settings.send:
+            self.wake()
+        else:
+            await self.app.broker.publish(WAKE_CHANNEL, b"")
 
     def count_vetoed(self) -> None:
         self.metrics.vetoed.inc()
 
     async def start(self) -> None:
+        if not self.settings.send:
+            return  # it routes and queues; its adapters only say which platforms are served
         self._home = asyncio.get_running_loop()
         await self._thread.start()
         await self._thread.call(self._start_here())
+        self._woken = await self.app.broker.subscribe(WAKE_CHANNEL, lambda data: self.wake())
 
     async def close(self) -> None:
         """Stop claiming; let the sends under way settle (each adapter bounds its own wait)."""
+        if not self.settings.send:
+            return
+        if self._woken is not None:
+            await self._woken.unsubscribe()
         await self._thread.call(self._close_here())
         await self._thread.close()
 

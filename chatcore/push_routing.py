@@ -75,7 +75,7 @@ async def route(app: App, dispatcher: PushDispatcher, messages: Sequence[Message
         queued = await _pushes_for(app, dispatcher, messages)
         if queued:
             await app.storage.enqueue_pushes(queued)
-            dispatcher.wake()
+            await dispatcher.queued()
     except Exception:
         log.exception("routing the pushes of %d messages failed", len(messages))
 

@@ -160,6 +160,11 @@ class PushSettings(Section):
         True,
         description="Send pushes when a push adapter is configured; false turns them off.",
     )
+    send: bool = Field(
+        True,
+        description="This node sends pushes from the queue. False: it only queues them, for "
+        "nodes that send (a push node beside the chat nodes; docs/deploy.md).",
+    )
     privacy: Literal["preview", "id_only"] = Field(
         "preview",
         description="`preview`: pushes carry the sender, room name and the start of the text; "

@@ -20,6 +20,7 @@ import pytest
 
 import chatcore_auth
 import chatcore_memory
+import chatcore_redis
 import chatcore_sql
 from chatcore import messages
 from chatcore.app import App
@@ -27,6 +28,7 @@ from chatcore.hookspecs import hookimpl
 from chatcore.metrics import metrics_registry
 from chatcore.models import Device, PushResult, User
 from chatcore.testing.server import FAST_AUTH
+from chatcore.testing.services import redis_url, require_url, unique_name
 
 pytestmark = pytest.mark.anyio
 WAIT = 10
@@ -126,38 +128,73 @@ class Node:
         return await self.app.storage.claim_pushes(far, 1, 10) == []
 
 
+def make_app(folder: Path, plugin: Plugin, **config: Any) -> App:
+    """A node on the SQLite file in `folder`, with the scripted provider's plugin."""
+    overrides: dict[str, Any] = {
+        "storage": {"url": f"sqlite+aiosqlite:///{folder}/chat.db"},
+        "broker": {"url": "memory://"},
+        "auth": {"secret": "s" * 40, **FAST_AUTH},
+        "push": {
+            "poll_seconds": 30,  # retries are woken for by the node that set them
+            "retry_base_seconds": 0.02,
+            "retry_max_seconds": 0.05,
+            "max_attempts": 3,
+            "concurrency": 2,
+        },
+    }
+    for section, values in config.items():
+        overrides[section] = {**overrides.get(section, {}), **values}
+    return App.from_config(
+        None,
+        overrides=overrides,
+        entry_points=False,
+        extra_plugins=[chatcore_sql, chatcore_auth, chatcore_memory, chatcore_redis, plugin],
+    )
+
+
+async def people_and_room(app: App) -> tuple[User, User, User, str]:
+    storage = app.storage
+    alice, bob, carol = [
+        await storage.create_user(name, "hash", name.title()) for name in ("alice", "bob", "carol")
+    ]
+    room = await storage.create_group_room(alice.id, "Team", [bob.id, carol.id], 1)
+    return alice, bob, carol, room.id
+
+
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
     provider = ScriptedProvider(asyncio.get_running_loop())
     plugin = Plugin(provider)
-    app = App.from_config(
-        None,
-        overrides={
-            "storage": {"url": f"sqlite+aiosqlite:///{tmp_path}/chat.db"},
-            "broker": {"url": "memory://"},
-            "auth": {"secret": "s" * 40, **FAST_AUTH},
-            "push": {
-                "poll_seconds": 30,  # retries are woken for by the node that set them
-                "retry_base_seconds": 0.02,
-                "retry_max_seconds": 0.05,
-                "max_attempts": 3,
-                "concurrency": 2,
-            },
-        },
-        entry_points=False,
-        extra_plugins=[chatcore_sql, chatcore_auth, chatcore_memory, plugin],
-    )
+    app = make_app(tmp_path, plugin)
     await app.start(listen=False)
     try:
-        storage = app.storage
-        alice, bob, carol = [
-            await storage.create_user(name, "hash", name.title())
-            for name in ("alice", "bob", "carol")
-        ]
-        room = await storage.create_group_room(alice.id, "Team", [bob.id, carol.id], 1)
-        yield Node(app, provider, plugin, alice, bob, carol, room.id)
+        yield Node(app, provider, plugin, *await people_and_room(app))
     finally:
         await app.stop()
+
+
+async def test_a_node_that_does_not_send_wakes_the_one_that_does(tmp_path: Path) -> None:
+    # [push] send = false: the chat node routes and queues, and wakes the push node over the
+    # broker (a real Redis); both poll only every 30 s, so the push arrives by that wake.
+    require_url("Redis", redis_url())
+    broker = {"url": redis_url(), "channel_prefix": unique_name("push") + ":"}
+    loop = asyncio.get_running_loop()
+    idle = ScriptedProvider(loop)
+    sender = ScriptedProvider(loop)
+    chat = make_app(tmp_path, Plugin(idle), broker=broker, push={"send": False})
+    pusher = make_app(tmp_path, Plugin(sender), broker=broker)
+    await pusher.start(listen=False)
+    await chat.start(listen=False)
+    try:
+        node = Node(chat, idle, Plugin(idle), *await people_and_room(chat))
+        await node.device(node.bob, "bob-phone")
+        message = await node.send("over the wire")
+        got = await sender.next()
+        assert (got.device.id, got.push["message_id"]) == ("bob-phone", message.id)
+        assert idle.sent.empty()  # the chat node sends nothing itself
+    finally:
+        await chat.stop()
+        await pusher.stop()
 
 
 async def test_each_device_of_each_offline_member_gets_the_push(node: Node) -> None:

@@ -8,10 +8,19 @@ and ignores the clause.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import BindParameter, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Executable,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatcore.models import ClaimedPush, Device, PushAudience, PushTarget, QueuedPush
@@ -22,7 +31,71 @@ from chatcore_sql.rows import room as room_of
 from chatcore_sql.tables import push_devices, push_queue, room_members, rooms, user_settings, users
 
 
-async def enqueue(conn: AsyncConnection, pushes: Sequence[QueuedPush]) -> None:
+class Run(Protocol):
+    """How the queue's statements run: on a SQLAlchemy connection (`on_connection`) or on
+    SQLite's writer thread (`chatcore_sql.sqlite_writer.SqliteRun`). Rows have attributes."""
+
+    def __call__(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Any]: ...
+
+    def many(self, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+class on_connection:
+    """`Run` on a synchronous SQLAlchemy connection (`AsyncConnection.run_sync`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def __call__(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+        result = self.conn.execute(statement, dict(params))
+        return result.all() if result.returns_rows else []
+
+    def many(self, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.conn.execute(statement, list(rows))
+
+
+# The statements, made once: SQLite's writer compiles each once (CompiledSql).
+ENQUEUE = insert(push_queue).values(
+    id=bindparam("id"),
+    device_id=bindparam("device_id"),
+    push_json=bindparam("push_json"),
+    attempts=bindparam("attempts"),
+    due_ts=bindparam("due_ts"),
+    created_ts=bindparam("created_ts"),
+)
+DUE = (
+    select(push_queue.c.id)
+    .where(push_queue.c.due_ts <= bindparam("now_ts"))
+    .order_by(push_queue.c.due_ts, push_queue.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+LEASE = (
+    update(push_queue)
+    .where(push_queue.c.id.in_(bindparam("ids", expanding=True)))
+    .values(due_ts=bindparam("until"), attempts=push_queue.c.attempts + 1)
+)
+CLAIMED = (
+    select(
+        push_queue.c.id.label("push_id"),
+        push_queue.c.push_json,
+        push_queue.c.attempts,
+        push_queue.c.created_ts.label("queued_ts"),
+        *DEVICE_COLUMNS,
+    )
+    .select_from(push_queue.outerjoin(push_devices, push_devices.c.id == push_queue.c.device_id))
+    .where(push_queue.c.id.in_(bindparam("ids", expanding=True)))
+)
+REMOVE = delete(push_queue).where(push_queue.c.id.in_(bindparam("ids", expanding=True)))
+RETRY = (
+    update(push_queue)
+    .where(push_queue.c.id == bindparam("push_id"))
+    .values(due_ts=bindparam("due"))
+)
+WRITES = (ENQUEUE, DUE, LEASE, CLAIMED, REMOVE, RETRY)
+
+
+def enqueue(run: Run, pushes: Sequence[QueuedPush]) -> None:
     rows = [
         {
             "id": push.id,
@@ -35,41 +108,17 @@ async def enqueue(conn: AsyncConnection, pushes: Sequence[QueuedPush]) -> None:
         for push in pushes
     ]
     if rows:
-        await conn.execute(insert(push_queue), rows)
+        run.many(ENQUEUE, rows)
 
 
-async def claim(conn: AsyncConnection, now_ts: int, lease_ms: int, limit: int) -> list[ClaimedPush]:
-    due = (
-        select(push_queue.c.id)
-        .where(push_queue.c.due_ts <= now_ts)
-        .order_by(push_queue.c.due_ts, push_queue.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list((await conn.execute(due)).scalars())
+def claim(run: Run, now_ts: int, lease_ms: int, limit: int) -> list[ClaimedPush]:
+    ids = [row.id for row in run(DUE, {"now_ts": now_ts, "limit": limit})]
     if not ids:
         return []
-    await conn.execute(
-        update(push_queue)
-        .where(push_queue.c.id.in_(ids))
-        .values(due_ts=now_ts + lease_ms, attempts=push_queue.c.attempts + 1)
-    )
-    rows = await conn.execute(
-        select(
-            push_queue.c.id.label("push_id"),
-            push_queue.c.push_json,
-            push_queue.c.attempts,
-            push_queue.c.created_ts.label("queued_ts"),
-            *DEVICE_COLUMNS,
-        )
-        .select_from(
-            push_queue.outerjoin(push_devices, push_devices.c.id == push_queue.c.device_id)
-        )
-        .where(push_queue.c.id.in_(ids))
-    )
+    run(LEASE, {"ids": ids, "until": now_ts + lease_ms})
     claimed: list[ClaimedPush] = []
     orphans: list[str] = []
-    for row in rows:
+    for row in run(CLAIMED, {"ids": ids}):
         if row.id is None:  # queued while its device was being removed
             orphans.append(row.push_id)
             continue
@@ -83,23 +132,16 @@ async def claim(conn: AsyncConnection, now_ts: int, lease_ms: int, limit: int) -
             )
         )
     if orphans:
-        await conn.execute(delete(push_queue).where(push_queue.c.id.in_(orphans)))
+        run(REMOVE, {"ids": orphans})
     order = {push_id: index for index, push_id in enumerate(ids)}  # earliest due first
     return sorted(claimed, key=lambda push: order[push.id])
 
 
-async def settle(
-    conn: AsyncConnection, finished: Sequence[str], retries: Mapping[str, int]
-) -> None:
+def settle(run: Run, finished: Sequence[str], retries: Mapping[str, int]) -> None:
     if finished:
-        await conn.execute(delete(push_queue).where(push_queue.c.id.in_(list(finished))))
+        run(REMOVE, {"ids": list(finished)})
     if retries:
-        await conn.execute(
-            update(push_queue)
-            .where(push_queue.c.id == bindparam("push_id"))
-            .values(due_ts=bindparam("due")),
-            [{"push_id": push_id, "due": due} for push_id, due in retries.items()],
-        )
+        run.many(RETRY, [{"push_id": push_id, "due": due} for push_id, due in retries.items()])
 
 
 def _in(name: str) -> BindParameter[Any]:

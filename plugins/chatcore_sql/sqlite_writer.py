@@ -34,7 +34,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Executable
+from sqlalchemy import Executable, Select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import PoolProxiedConnection
@@ -141,11 +141,35 @@ _INSERT_MESSAGES = CompiledSql(messages.INSERT_MESSAGES)
 _UPDATE_ROOMS = CompiledSql(messages.UPDATE_ROOMS)
 _AFTER = CompiledSql(messages.AFTER)
 _ROOM_SEQS = CompiledSql(rooms.ROOM_SEQS)
-# Each with a row type, for the rows' columns by name (what push_queue.audience_of reads).
-_AUDIENCE: list[tuple[CompiledSql, Any]] = [
-    (CompiledSql(statement), namedtuple("Row", statement.selected_columns.keys()))  # type: ignore[misc]
-    for statement in push_queue.AUDIENCE
-]
+# Each with a row type (None: no rows), for columns by name as push_queue reads them.
+_COMPILED: dict[int, tuple[CompiledSql, Any]] = {
+    id(statement): (
+        CompiledSql(statement),
+        namedtuple("Row", statement.selected_columns.keys())  # type: ignore[misc]
+        if isinstance(statement, Select)
+        else None,
+    )
+    for statement in (*push_queue.AUDIENCE, *push_queue.WRITES)
+}
+
+
+class SqliteRun:
+    """`push_queue.Run` on the writer's (or the reader's) sqlite3 connection, in its thread:
+    the queue's statements compiled once, rows as named tuples."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __call__(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
+        compiled, row_type = _COMPILED[id(statement)]
+        cursor = compiled.execute(self.db, params)
+        return [row_type._make(row) for row in cursor] if row_type is not None else []
+
+    def many(self, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+        compiled, _ = _COMPILED[id(statement)]
+        compiled.executemany(self.db, rows)
+
+
 UserIds = Literal["contacts", "direct_peers", "blocks"]
 _USER_IDS: dict[UserIds, CompiledSql] = {
     "contacts": CompiledSql(contacts.CONTACT_IDS),
@@ -272,12 +296,10 @@ class SqliteReader(_ConnectionThread):
         params = {"room_ids": room_ids}
 
         def read() -> PushAudience:
-            db = self._connection()
-            found = [
-                [row_type._make(row) for row in statement.execute(db, params)]
-                for statement, row_type in _AUDIENCE
-            ]
-            return push_queue.audience_of(*found)
+            run = SqliteRun(self._connection())
+            return push_queue.audience_of(
+                *(run(statement, params) for statement in push_queue.AUDIENCE)
+            )
 
         return await self._thread.run(read)
 

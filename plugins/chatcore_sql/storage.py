@@ -66,7 +66,13 @@ from chatcore_sql.engine import (
 from chatcore_sql.loop_writer import LoopWriter
 from chatcore_sql.rows import USER_COLUMNS, check_text, new_id, plausible, user_of
 from chatcore_sql.settings import SqlStorageSettings, async_url
-from chatcore_sql.sqlite_writer import CompiledSql, SqliteReader, SqliteStatements, SqliteWriter
+from chatcore_sql.sqlite_writer import (
+    CompiledSql,
+    SqliteReader,
+    SqliteRun,
+    SqliteStatements,
+    SqliteWriter,
+)
 from chatcore_sql.tables import logins, refresh_tokens, user_settings, users
 
 log = logging.getLogger("chatcore.sql")
@@ -739,20 +745,29 @@ class SqlStorage:
 
     async def enqueue_pushes(self, pushes: Sequence[QueuedPush]) -> None:
         if pushes:
-            async with self._write() as conn:
-                await push_queue.enqueue(conn, pushes)
+            await self._push_write(lambda run: push_queue.enqueue(run, pushes))
 
     async def claim_pushes(self, now_ts: int, lease_ms: int, limit: int) -> list[ClaimedPush]:
-        return await self._write_with_retry(
-            lambda conn: push_queue.claim(conn, now_ts, lease_ms, limit)
-        )
+        return await self._push_write(lambda run: push_queue.claim(run, now_ts, lease_ms, limit))
 
     async def settle_pushes(self, finished: Sequence[str], retries: Mapping[str, int]) -> None:
         finished = [push_id for push_id in finished if plausible(push_id)]
         retries = {push_id: due for push_id, due in retries.items() if plausible(push_id)}
         if finished or retries:
-            async with self._write() as conn:
-                await push_queue.settle(conn, finished, retries)
+            await self._push_write(lambda run: push_queue.settle(run, finished, retries))
+
+    async def _push_write(self, work: Callable[[push_queue.Run], T]) -> T:
+        """`work` in one write transaction: on SQLite in one hop to the batch writer's thread
+        (through aiosqlite each statement is a hop, and the message writer waits meanwhile),
+        else on a SQLAlchemy connection."""
+        batch_writer = self._batch_writer
+        if batch_writer is not None:
+            assert self._write_lock is not None, "a SQLite storage has a write lock"
+            async with self._write_lock:
+                return await batch_writer.run(lambda db: work(SqliteRun(db)))
+        return await self._write_with_retry(
+            lambda conn: conn.run_sync(lambda sync: work(push_queue.on_connection(sync)))
+        )
 
     async def push_audience(self, room_ids: Sequence[str]) -> PushAudience:
         room_ids = [room_id for room_id in room_ids if plausible(room_id)]
