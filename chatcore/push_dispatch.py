@@ -13,10 +13,16 @@ once, and settles it by the outcome:
   Retry-After), unless it has had `max_attempts` tries or is older than `expire_seconds`:
   then dropped.
 
-It wakes when this node queues pushes (`wake`), when a retry it scheduled falls due, and every
-`poll_seconds` (retries of other nodes, pushes of a node that died). Messages never wait for
-any of it: routing and sending run beside delivery, and a provider that is down only delays
-its own pushes.
+It runs on an event loop of its own, in a thread (`chatcore.loop_thread`): adapters start and
+send there, so a flood of pushes never queues ahead of delivery on the app's loop; storage
+calls go back to the app's loop, where the storage lives. Outcomes are written once per round
+(one transaction for many pushes), and a round that filled every slot waits for half of them
+to free up before the next.
+
+It wakes when this node queues pushes (`queued`), when a chat node that does not send
+(`[push] send = false`) publishes on `WAKE_CHANNEL`, when a retry it scheduled falls due, and
+every `poll_seconds` (retries of other nodes, pushes of a node that died). Messages never wait
+for any of it, and a provider that is down only delays its own pushes.
 """
 
 from __future__ import annotations

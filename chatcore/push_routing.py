@@ -5,7 +5,9 @@ routes it in the background: for each message, the room's members other than the
 have no live session on any node (`Hub.is_online`, which knows the cluster), with at least one
 device of a platform an adapter serves, get one push each; `chatcore_notify` (their settings
 included, see `chatcore.push_rules`) may change or veto it; what is left goes into the durable
-push queue, one entry per device, and the node's dispatcher is woken to send it.
+push queue, one entry per device, and the dispatcher (this node's, or with `[push] send =
+false` the sending nodes') is woken to send it. One storage read per batch
+(`push_audience`) gives the rooms and their members with devices.
 
 A push is made from the message, never from the client's words about it: the sender's display
 name, the room's name, and a preview of at most `[push] preview_chars` characters.
