@@ -7,16 +7,19 @@ register their collectors. The REST plugin serves it at `/metrics`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 if TYPE_CHECKING:
     from chatcore.app import App
 
-__all__ = ["metrics_registry"]
+__all__ = ["metrics_registry", "once_per_app"]
 
 REGISTRY_KEY = "metrics.registry"
+
+M = TypeVar("M")
 
 
 def metrics_registry(app: App) -> CollectorRegistry:
@@ -26,3 +29,12 @@ def metrics_registry(app: App) -> CollectorRegistry:
         registry = app.state[REGISTRY_KEY] = CollectorRegistry()
         ProcessCollector(registry=registry)
     return registry
+
+
+def once_per_app(app: App, key: str, make: Callable[[App], M]) -> M:
+    """`make(app)`, made once per app and kept in `app.state[key]`: metrics registered once
+    (a registry refuses a name twice), and an app started again keeps counting in them."""
+    made: M | None = app.state.get(key)
+    if made is None:
+        made = app.state[key] = make(app)
+    return made

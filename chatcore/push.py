@@ -114,6 +114,16 @@ class EndpointClient:
         )
         self._started = False
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> EndpointClient:
+        """The client an adapter's config section asks for: its `timeout_seconds`,
+        `allow_private_endpoints` and `ca_file`."""
+        return cls(
+            settings.timeout_seconds,
+            allow_private=settings.allow_private_endpoints,
+            ca_file=settings.ca_file,
+        )
+
     async def start(self) -> None:
         import httpx
 

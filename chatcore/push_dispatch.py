@@ -39,7 +39,7 @@ from prometheus_client import Counter
 
 from chatcore.hooks import call_all
 from chatcore.loop_thread import LoopThread, call_on
-from chatcore.metrics import metrics_registry
+from chatcore.metrics import metrics_registry, once_per_app
 from chatcore.models import ClaimedPush, PushResult
 from chatcore.settings import PushSettings
 
@@ -79,11 +79,7 @@ class PushMetrics:
 
     @classmethod
     def for_app(cls, app: App) -> PushMetrics:
-        """The app's push metrics, made once (an app started again keeps counting)."""
-        metrics = app.state.get(_METRICS_KEY)
-        if metrics is None:
-            metrics = app.state[_METRICS_KEY] = cls(app)
-        return metrics
+        return once_per_app(app, _METRICS_KEY, cls)
 
 
 class PushDispatcher:

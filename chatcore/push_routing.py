@@ -91,13 +91,14 @@ async def _pushes_for(
         return []
     audience = await storage.push_audience(sorted({m.room_id for m in messages}))
     rooms = audience.rooms
-    targets: dict[str, PushTarget] = {}
-    for user_id in {
-        user_id
+    # Who is offline, read once per message: the pushes are decided on that one view.
+    offline = {
+        m.id: list(_offline_members(app, rooms[m.room_id], m.sender_id))
         for m in messages
         if m.room_id in rooms
-        for user_id in _offline_members(app, rooms[m.room_id], m.sender_id)
-    }:
+    }
+    targets: dict[str, PushTarget] = {}
+    for user_id in {user_id for users in offline.values() for user_id in users}:
         target = audience.targets.get(user_id)
         served = [d for d in target.devices if dispatcher.serves(d.platform)] if target else []
         if target is not None and served:
@@ -111,7 +112,7 @@ async def _pushes_for(
         room = rooms.get(message.room_id)
         if room is None:
             continue
-        for user_id in _offline_members(app, room, message.sender_id):
+        for user_id in offline[message.id]:
             recipient = targets.get(user_id)
             if recipient is None:
                 continue

@@ -66,6 +66,17 @@ def refused_reason(address: IPAddress) -> str | None:
     return None
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for "localhost" and loopback address literals (no lookup: a name is not trusted to
+    stay local)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _with_embedded(address: IPAddress) -> list[IPAddress]:
     found: list[IPAddress] = [address]
     if isinstance(address, ipaddress.IPv6Address):

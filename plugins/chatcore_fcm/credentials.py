@@ -8,7 +8,6 @@ the JWT is traded for an access token); `private_key_id` names the key in the JW
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,8 @@ import orjson
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from chatcore.ssrf import is_loopback_host
 
 __all__ = ["SCOPE", "ServiceAccount", "check_url", "parse_service_account"]
 
@@ -105,15 +106,6 @@ def check_url(url: str, name: str) -> str:
         raise ValueError(f"{name} is not a URL: {exc}") from None
     if parts.scheme == "https" and host:
         return url
-    if parts.scheme == "http" and _loopback(host):
+    if parts.scheme == "http" and is_loopback_host(host):
         return url
     raise ValueError(f"{name} must be an https URL (plain http only to a loopback host)")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

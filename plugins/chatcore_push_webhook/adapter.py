@@ -44,11 +44,7 @@ class WebhookAdapter:
         self.settings = settings
         self.max_payload_bytes = settings.max_payload_bytes
         self._secret = settings.secret.get_secret_value().encode()
-        self._client = EndpointClient(
-            settings.timeout_seconds,
-            allow_private=settings.allow_private_endpoints,
-            ca_file=settings.ca_file,
-        )
+        self._client = EndpointClient.from_settings(settings)
 
     async def start(self) -> None:
         await self._client.start()

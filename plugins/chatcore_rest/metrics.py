@@ -12,7 +12,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from chatcore.metrics import metrics_registry
+from chatcore.metrics import metrics_registry, once_per_app
 
 if TYPE_CHECKING:
     from chatcore.app import App
@@ -52,11 +52,7 @@ class HttpMetrics:
 
     @classmethod
     def for_app(cls, app: App) -> HttpMetrics:
-        """The app's metrics, made once (an app started again keeps counting in them)."""
-        metrics = app.state.get(_HTTP_KEY)
-        if metrics is None:
-            metrics = app.state[_HTTP_KEY] = cls(app)
-        return metrics
+        return once_per_app(app, _HTTP_KEY, cls)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in _METHODS else "other"

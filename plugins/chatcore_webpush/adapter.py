@@ -48,11 +48,7 @@ class WebPushAdapter:
         self.max_payload_bytes = settings.max_payload_bytes
         key = load_private_key(settings.vapid_private_key.get_secret_value())
         self.signer = VapidSigner(key, settings.vapid_subject)
-        self._client = EndpointClient(
-            settings.timeout_seconds,
-            allow_private=settings.allow_private_endpoints,
-            ca_file=settings.ca_file,
-        )
+        self._client = EndpointClient.from_settings(settings)
 
     async def start(self) -> None:
         await self._client.start()

@@ -7,9 +7,10 @@ Origins are compared by (scheme, host, port), exactly: a browser leaves out a de
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
+
+from chatcore.ssrf import is_loopback_host
 
 OriginKey = tuple[str, str, int | None]
 
@@ -37,15 +38,6 @@ def normalize_origin(origin: str) -> OriginKey | None:
     return scheme, parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS.get(scheme)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def default_origins(server_origin: str) -> list[OriginKey]:
     """The contract's default: the server's origin, plus its localhost and 127.0.0.1 forms
     when its host is a loopback address."""
@@ -54,7 +46,7 @@ def default_origins(server_origin: str) -> list[OriginKey]:
         return []
     scheme, host, port = key
     keys = [key]
-    if is_loopback(host):
+    if is_loopback_host(host):
         for alias in ("localhost", "127.0.0.1"):
             if (scheme, alias, port) not in keys:
                 keys.append((scheme, alias, port))
