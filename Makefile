@@ -1,51 +1,85 @@
 # The two commands: `make serve` (a working server with embedded defaults) and `make test`.
+#
+# Installs come from the lock files in requirements/ (exact versions and hashes of every
+# package), so every machine gets the same set: serve.txt holds what running a node needs,
+# test.txt adds the test and lint tools. pyproject.toml keeps version ranges for people who
+# `pip install chatcore` into their own projects; `make lock` turns those ranges into new locks,
+# and `make test-latest` runs the suite on the newest versions the ranges allow.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+# The package itself is installed editable on top of the locked set, without resolving again.
+INSTALL_PROJECT := $(PIP) install --no-deps --no-build-isolation -e .
+# pytest workers (pytest-xdist): e2e modules start server processes that mostly wait on I/O,
+# so two per core keeps a 2-core machine busy.
+TEST_WORKERS ?= 4
 
-.PHONY: install serve test test-cluster lint typecheck clean bench bench-tools
+.PHONY: install install-test serve test test-cluster test-latest lock lint typecheck clean bench bench-tools
 
-install: $(STAMP)
+install: $(VENV)/.serve-installed
+install-test: $(VENV)/.test-installed
 
-# Re-install only when the dependency list changes; the package itself is editable.
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "chatcore needs Python 3.11 or newer")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.serve-installed: requirements/serve.txt pyproject.toml | $(BIN)/python
+	$(PIP) install --require-hashes --no-deps -r requirements/serve.txt
+	$(INSTALL_PROJECT)
+	touch $@
+
+$(VENV)/.test-installed: requirements/test.txt pyproject.toml | $(BIN)/python
+	$(PIP) install --require-hashes --no-deps -r requirements/test.txt
+	$(INSTALL_PROJECT)
+	touch $@ $(VENV)/.serve-installed
 
 serve: install
 	$(BIN)/chatcore serve --config config/server.toml
 
-test: install lint typecheck
-	$(BIN)/python -m pytest
+test: install-test lint typecheck
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 	$(MAKE) test-cluster
 
 # The core protocol suites again, each on a 2-node cluster (PostgreSQL + Redis, then
 # PostgreSQL + NATS) with consecutive clients on different nodes. Only the core modules: the
-# whole tests/e2e twice would add well over 4 minutes on a 2-core machine.
+# whole tests/e2e twice would add minutes on a 2-core machine.
 CLUSTER_SUITES := $(addprefix tests/e2e/test_e2e_,ws_send.py sync.py messages.py rooms.py live.py crash.py push.py)
 
-test-cluster: install
-	CHATCORE_TEST_CLUSTER=redis $(BIN)/python -m pytest $(CLUSTER_SUITES) -q
-	CHATCORE_TEST_CLUSTER=nats $(BIN)/python -m pytest $(CLUSTER_SUITES) -q
+test-cluster: install-test
+	CHATCORE_TEST_CLUSTER=redis $(BIN)/python -m pytest -n $(TEST_WORKERS) $(CLUSTER_SUITES) -q
+	CHATCORE_TEST_CLUSTER=nats $(BIN)/python -m pytest -n $(TEST_WORKERS) $(CLUSTER_SUITES) -q
+
+# The lock files, from pyproject.toml's ranges (uv is fetched into a tool venv of its own).
+# test.txt is resolved first and constrains serve.txt, so both agree on every shared package.
+LOCK := .venv-tools/bin/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet
+lock:
+	test -x .venv-tools/bin/uv || { $(PYTHON) -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv; }
+	$(LOCK) pyproject.toml requirements/build.in --extra test -o requirements/test.txt
+	$(LOCK) pyproject.toml requirements/build.in --extra all -c requirements/test.txt -o requirements/serve.txt
+
+# The suite on the newest versions pyproject.toml allows, in a venv of its own. Run it before
+# `make lock`, and now and then (a new release of a dependency breaks users who install with
+# pip before it breaks us).
+test-latest:
+	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip --quiet install --upgrade -e ".[test]"
+	.venv-latest/bin/python -m pytest -n $(TEST_WORKERS)
 
 # chatcore against a bare Python relay and a Node relay, same run (about 3.5 minutes; needs node
 # and taskset; PostgreSQL for the storage rows). Results land in bench/results/.
-bench: install bench-tools
+bench: install-test bench-tools
 	$(BIN)/python bench/harness.py $(BENCH_ARGS)
 
 bench-tools:
 	@command -v node >/dev/null || { echo "make bench needs Node.js (node) for its load generator"; exit 1; }
 	test -d bench/node/node_modules/ws || npm ci --prefix bench/node --no-audit --no-fund
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check chatcore plugins tests examples scripts bench
 
-typecheck: install
+typecheck: install-test
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .venv-latest .venv-tools .pytest_cache .ruff_cache .mypy_cache

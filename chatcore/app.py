@@ -20,6 +20,9 @@ import sys
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
+from chatcore.backend_urls import unserved_urls
+from chatcore.errors import StartupError
+from chatcore.failures import one_line
 from chatcore.hooks import call_all, call_first, call_observers
 from chatcore.hub import Hub
 from chatcore.interfaces import AuthBackend, Broker, Storage, Transport
@@ -27,17 +30,19 @@ from chatcore.messages import publish_new
 from chatcore.models import User
 from chatcore.plugins import PluginHost
 from chatcore.push_dispatch import PushDispatcher, push_dispatcher
-from chatcore.settings import Settings, build_settings, plugin_lists, read_config_file
+from chatcore.settings import (
+    ConfigError,
+    Settings,
+    build_settings,
+    plugin_lists,
+    read_config_file,
+)
 from chatcore.writer import MessageWriter
 
 #: How long a thread may hold the interpreter lock while another waits for it (see `serve`).
 SWITCH_INTERVAL_SECONDS = 0.0005
 
 log = logging.getLogger("chatcore")
-
-
-class StartupError(Exception):
-    """The node cannot start: a missing backend, or a plugin that failed while starting."""
 
 
 class App:
@@ -58,6 +63,9 @@ class App:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started: list[Any] = []  # what to close, in start order
         self.state: dict[str, Any] = {}  # a place for plugins to keep per-app objects
+        #: False while started by an admin command: no backend may change a schema (see
+        #: `start`). Storage plugins read it when they build their backend.
+        self.may_migrate = True
 
     @classmethod
     def from_config(
@@ -77,6 +85,9 @@ class App:
         modules, disabled = plugin_lists(raw, source)
         host = PluginHost.load(modules, disabled, entry_points=entry_points, extra=extra_plugins)
         settings = build_settings(raw, host.settings_models(), source)
+        problems = unserved_urls(settings, host)
+        if problems:
+            raise ConfigError(source, problems)
         return cls(settings, host, source)
 
     # --- backends, available once started ----------------------------------------------------
@@ -103,13 +114,21 @@ class App:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self, listen: bool = True) -> None:
+    async def start(self, listen: bool = True, migrate: bool = True) -> None:
         """Build and start backends, run startup hooks, then open the transports.
 
-        With `listen=False` only the backends start (admin commands, scripts, tests).
+        With `listen=False` only the backends start (admin commands, scripts, tests). With
+        `migrate=False` (`app.may_migrate`) no backend changes a schema or creates a database,
+        whatever `storage.auto_migrate` says: a schema that is missing or older fails start-up
+        with a StartupError naming `chatcore db upgrade`. Admin commands start that way, so
+        pointing one at the wrong database never fills it with tables.
+
+        A backend that cannot reach its service, or a port in use, is a StartupError whose
+        message is one line naming the service or the address and the reason.
         """
         if self.settings.role != "server":
             raise StartupError(f"{self.source}: role {self.settings.role!r} cannot serve")
+        self.may_migrate = migrate
         try:
             self._storage = await self._provide("chatcore_storage", "storage", "storage.url")
             self._broker = await self._provide("chatcore_broker", "broker", "broker.url")
@@ -139,17 +158,26 @@ class App:
             raise
         names = ", ".join(info.name for info in self.plugins.describe())
         log.info("chatcore node ready; plugins: %s", names)
+        for name, why in self.plugins.skipped.items():
+            log.warning("plugin %s skipped: %s", name, why)
 
     async def _provide(self, hook_name: str, what: str, key: str | None) -> Any:
         backend = await call_first(getattr(self.hook, hook_name), app=self)
         if backend is None:
             where = f" for {key} = {_get(self.settings, key)!r}" if key else ""
-            raise StartupError(f"no plugin provides the {what}{where}; is its plugin installed?")
+            skipped = "; ".join(f"{name}: {why}" for name, why in self.plugins.skipped.items())
+            hint = f"skipped plugins: {skipped}" if skipped else "is its plugin installed?"
+            raise StartupError(f"no plugin provides the {what}{where}; {hint}")
         await self._start(backend)
         return backend
 
     async def _start(self, component: Any) -> None:
-        await component.start()
+        try:
+            await component.start()
+        except OSError as exc:
+            # A service out of reach (the brokers' BrokerUnavailable is a ConnectionError), a
+            # port in use: the backend's message names what and where; no traceback needed.
+            raise StartupError(one_line(exc)) from exc
         self._started.append(component)
 
     async def stop(self) -> None:
@@ -218,10 +246,16 @@ class App:
     @property
     def ws_url(self) -> str | None:
         """The URL of the first WebSocket transport (what /api/v1/info reports)."""
-        for transport in self.transports:
-            if transport.url.startswith(("ws://", "wss://")):
-                return transport.url
-        return None
+        return self._first_url("ws://", "wss://")
+
+    @property
+    def rest_url(self) -> str | None:
+        """The origin of the first HTTP transport, the REST API's (its routes are under /api/v1)."""
+        return self._first_url("http://", "https://")
+
+    def _first_url(self, *schemes: str) -> str | None:
+        """The URL of the first listening transport with one of these schemes, else None."""
+        return next((t.url for t in self.transports if t.url.startswith(schemes)), None)
 
 
 def _started(value: Any, what: str) -> Any:

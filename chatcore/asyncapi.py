@@ -128,7 +128,7 @@ def document(app: App) -> dict[str, Any]:
         "info": {
             "title": "chatcore WebSocket protocol",
             "version": chatcore.__version__,
-            "description": "JSON text frames, one object each; see PROTOCOL.md (version 1).",
+            "description": "JSON text frames, one object each; see docs/protocol.md (version 1).",
         },
         "servers": {"node": {"host": (app.ws_url or "").split("://", 1)[-1], "protocol": "ws"}},
         "channels": {"session": {"address": "/", "messages": messages}},

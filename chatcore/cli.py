@@ -2,6 +2,10 @@
 
 Plugin modules named in a config can add commands too, so the config named by `--config` (or
 `$CHATCORE_CONFIG`) is read before the command line is parsed.
+
+Every command loads every plugin package (to list their commands), so this module and the
+plugins' `__init__` import only what that needs; the engine (`chatcore.app`) is imported when a
+command builds an app, and `--version` is answered before any plugin loads.
 """
 
 from __future__ import annotations
@@ -12,31 +16,104 @@ import getpass
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 import chatcore
-from chatcore.app import App, StartupError
-from chatcore.errors import ChatError
+from chatcore.errors import ChatError, StartupError
+from chatcore.extras import MissingExtra
 from chatcore.hooks import call_all_sync
 from chatcore.logs import setup_logging
 from chatcore.plugins import PluginError, PluginHost
 from chatcore.settings import ConfigError, plugin_lists, read_config_file
 
+if TYPE_CHECKING:
+    from chatcore.app import App
+
 CONFIG_ENV = "CHATCORE_CONFIG"
+
+#: Added to click's "No such command": a plugin's commands exist only once its config is read.
+UNKNOWN_COMMAND_HINT = (
+    "(commands from plugins named in a config need: chatcore --config FILE CMD, "
+    f"or {CONFIG_ENV}=FILE)"
+)
+
+
+class CommandError(click.ClickException):
+    """A failure a command reports as one line, `error: ...` on stderr, exit status 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file, err=True)
+
+
+def _root_option(name: str) -> Any:
+    """The value of a root option (`chatcore --config FILE -v CMD`), None outside a command."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_root().params.get(name) if ctx is not None else None
+
+
+def _config_after_root(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    # Precedence: `CMD --config FILE`, then `chatcore --config FILE CMD`, then $CHATCORE_CONFIG
+    # (which the root option reads too).
+    if ctx.get_parameter_source(str(param.name)) is click.core.ParameterSource.COMMANDLINE:
+        return value
+    root = _root_option("config_path")
+    return root if root is not None else value
+
 
 config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False),
     envvar=CONFIG_ENV,
-    help=f"The TOML config file (default: ${CONFIG_ENV}, else built-in defaults).",
+    callback=_config_after_root,
+    help=f"The TOML config file (default: chatcore --config, else ${CONFIG_ENV}, else "
+    "built-in defaults).",
 )
 
 
-def load_app(config_path: str | None) -> App:
-    """Build an App from a config file, turning config and plugin errors into a clean exit."""
+class RootGroup(click.Group):
+    """The `chatcore` group: `--config FILE` and `-v` may come before the command (the config
+    also names plugins, whose commands then exist), and an unknown command says how plugin
+    commands are found."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params[:0] = [
+            click.Option(
+                ["--config", "config_path"],
+                type=click.Path(dir_okay=False),
+                envvar=CONFIG_ENV,
+                help=f"The TOML config file of every command (default: ${CONFIG_ENV}); plugins "
+                "it names add their commands.",
+            ),
+            click.Option(
+                ["-v", "--verbose"],
+                is_flag=True,
+                help="Log INFO messages in one-shot commands too (they log warnings only).",
+            ),
+        ]
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            if args and self.get_command(ctx, args[0]) is None:
+                raise click.UsageError(f"{exc.message}\n{UNKNOWN_COMMAND_HINT}", ctx) from None
+            raise
+
+
+def load_app(config_path: str | None, *, serving: bool = False) -> App:
+    """Build an App from a config file, turning config and plugin errors into a clean exit.
+
+    Logging is set up from `[logging]`; unless `serving`, only warnings and errors are shown
+    (a one-shot command), or INFO too with `chatcore -v`.
+    """
+    from chatcore.app import App
+
     try:
         app = App.from_config(config_path)
     except ConfigError as exc:
@@ -44,8 +121,8 @@ def load_app(config_path: str | None) -> App:
             click.echo(f"{exc.source}: {problem}", err=True)
         raise SystemExit(2) from None
     except PluginError as exc:
-        raise click.ClickException(str(exc)) from None
-    setup_logging(app.settings.logging)
+        raise CommandError(str(exc)) from None
+    setup_logging(app.settings.logging, one_shot=not serving, verbose=bool(_root_option("verbose")))
     return app
 
 
@@ -53,8 +130,11 @@ def with_app(start: bool = True) -> Callable[[Callable[..., Any]], Callable[...,
     """Decorate a command: add `--config`, pass an App as the first argument.
 
     With `start=True` the app's backends (storage, broker, auth) are started before the
-    command runs and closed after it; transports do not listen. The command may be a coroutine
-    function; it runs in a fresh event loop. A `ChatError` becomes a one-line error, exit 1.
+    command runs and closed after it; transports do not listen, and no schema is changed
+    (`App.start(migrate=False)`: a database not at the schema this version needs is an error
+    naming `chatcore db upgrade`). The command may be a coroutine function; it runs in a fresh
+    event loop. A `ChatError` or `StartupError` (a backend out of reach) becomes a one-line
+    `error: ...`, exit 1. It logs warnings and errors only (INFO with `chatcore -v`).
     Put it below `@group.command()` and the command's own options:
 
         @cli.command()
@@ -71,7 +151,7 @@ def with_app(start: bool = True) -> Callable[[Callable[..., Any]], Callable[...,
 
             async def run() -> Any:
                 if start:
-                    await app.start(listen=False)
+                    await app.start(listen=False, migrate=False)
                 try:
                     result = fn(app, **kwargs)
                     return await result if asyncio.iscoroutine(result) else result
@@ -81,8 +161,8 @@ def with_app(start: bool = True) -> Callable[[Callable[..., Any]], Callable[...,
 
             try:
                 return asyncio.run(run())
-            except (ChatError, StartupError) as exc:
-                raise click.ClickException(str(exc)) from None
+            except (ChatError, StartupError, MissingExtra) as exc:
+                raise CommandError(str(exc)) from None
 
         return command
 
@@ -93,11 +173,11 @@ def with_app(start: bool = True) -> Callable[[Callable[..., Any]], Callable[...,
 @config_option
 def serve(config_path: str | None) -> None:
     """Run a server node in the foreground until SIGTERM or Ctrl-C."""
-    app = load_app(config_path)
+    app = load_app(config_path, serving=True)
     try:
         asyncio.run(app.serve())
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (StartupError, MissingExtra) as exc:
+        raise CommandError(str(exc)) from None
 
 
 @click.command("check-config")
@@ -105,6 +185,8 @@ def serve(config_path: str | None) -> None:
 def check_config(file: str) -> None:
     """Validate a config file: exit 0 when valid, else one line per bad key."""
     app = load_app(file)
+    for advice in app.settings.advice:
+        click.echo(f"{file}: warning: {advice}", err=True)
     sections = ", ".join(sorted(type(app.settings).model_fields))
     click.echo(f"{file}: ok (role {app.settings.role}; keys: {sections})")
 
@@ -112,12 +194,21 @@ def check_config(file: str) -> None:
 @click.command("plugins")
 @config_option
 def list_plugins(config_path: str | None) -> None:
-    """List every loaded plugin, where it came from and the hooks it implements."""
-    app = load_app(config_path)
-    for info in app.plugins.describe():
+    """List every plugin, where it came from and its hooks; and those not usable, and why."""
+    host = load_app(config_path).plugins
+    for info in host.describe():
         click.echo(f"{info.name}  [{info.source}]")
         for hook in info.hooks:
             click.echo(f"    {hook}")
+    missing = host.missing_extras()
+    if missing:
+        click.echo("\nLoaded, but a config selecting them fails until their extra is installed:")
+        for name, extra in missing:
+            click.echo(f"  {name}: {extra.problem()}")
+    if host.skipped:
+        click.echo("\nSkipped:")
+        for name, why in host.skipped.items():
+            click.echo(f"  {name}: {why}")
 
 
 @click.group()
@@ -157,7 +248,7 @@ async def user_list(app: App, limit: int) -> None:
 
 def build_cli(config_path: str | None) -> click.Group:
     """The root group with the core commands plus every plugin's commands."""
-    root = click.Group(
+    root = RootGroup(
         "chatcore",
         help="chatcore: a plugin-based chat server and client.",
         commands=[serve, check_config, list_plugins, user],
@@ -189,4 +280,14 @@ def _config_in(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    build_cli(_config_in(args)).main(args=args, prog_name="chatcore")
+    if args[:1] == ["--version"]:  # what click's version option prints, without the plugins
+        click.echo(f"chatcore, version {chatcore.__version__}")
+        return
+    try:
+        build_cli(_config_in(args)).main(args=args, prog_name="chatcore")
+    except MissingExtra as exc:
+        # Raised while a config is checked (a key only the missing package can check), before
+        # any command's own error handling runs.
+        error = CommandError(str(exc))
+        error.show()
+        raise SystemExit(error.exit_code) from None

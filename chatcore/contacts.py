@@ -2,7 +2,7 @@
 
 Transports stay thin: they call these functions with the acting user and shape the reply.
 
-Rules (PROTOCOL.md "Contacts (friends) and blocks", plus the decisions written here):
+Rules (docs/protocol.md "Contacts (friends) and blocks", plus the decisions written here):
 - An invitation goes to a user id or a username. Inviting yourself is a bad request; an
   unknown user is `not_found`; an existing contact is a `conflict`. While a pending invitation
   between the two exists, inviting again answers it (200): the caller's own unchanged, or, when
@@ -12,12 +12,15 @@ Rules (PROTOCOL.md "Contacts (friends) and blocks", plus the decisions written h
   Answering again is harmless when it asks for the state the invitation is in already.
 - Lists show pending invitations only, newest first.
 - A block is one-way to set and two-way in effect: neither user can invite the other, open
-  their direct room or send into it. Blocking ends the contact, declines the blocker's pending
-  invitation to the blocked user, and hides the blocked user's pending invitation from the
-  blocker. The blocked user is never told: their invitation to the blocker "succeeds" and stays
-  pending for them (hidden from the blocker; declined when the block is lifted), and refusals
-  they get say only that the other user does not accept it, with the same code whatever the
-  cause. The blocker is told plainly.
+  their direct room, send or type into it, or add the other to a group. In every room they
+  share, neither sees the other's typing or read receipts (`chatcore.blocklist`); in a group,
+  messages still reach both (clients hide them), but the blocker gets no push of the blocked
+  user's. Blocking ends the contact, declines the blocker's pending invitation to the blocked
+  user, and hides the blocked user's pending invitation from the blocker. The blocked user is
+  never told: their invitation to the blocker "succeeds" and stays pending for them (hidden
+  from the blocker; declined when the block is lifted), and refusals they get say only that
+  the other user does not accept it, with the same code whatever the cause. The blocker is
+  told plainly.
 - Events: `{"type": "contact", "event", "invitation"?, "user"}` reach every session of both
   users; `user` is always the other party as the recipient sees it. "invited" and "accepted"
   carry the invitation; "removed" carries the invitation when a pending one was declined or
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
@@ -240,6 +244,7 @@ async def block(app: App, user_id: str, target_id: str) -> None:
     if target_id == user_id:
         raise bad_request("You cannot block yourself.")
     change = await app.storage.block(user_id, target_id, now_ms())
+    await app.hub.block_changed(user_id, target_id, True)
     if change.contact_removed:
         me, other = await app.storage.get_user(user_id), await app.storage.get_user(target_id)
         if me is not None and other is not None:
@@ -255,7 +260,12 @@ async def unblock(app: App, user_id: str, target_id: str) -> None:
     senders see them go as after any decline; the blocker never sees them."""
     if target_id == user_id:
         raise bad_request("You cannot block or unblock yourself.")
-    for invitation in await app.storage.unblock(user_id, target_id, now_ms()):
+    hidden = await app.storage.unblock(user_id, target_id, now_ms())
+    # The other may block the caller too: the two stay apart until both blocks are lifted.
+    await app.hub.block_changed(
+        user_id, target_id, any(await app.storage.block_state(user_id, target_id))
+    )
+    for invitation in hidden:
         await _tell_one(app, invitation.from_user, invitation.to_user, "removed", invitation)
 
 
@@ -285,6 +295,15 @@ async def check_can_talk(app: App, user_id: str, peer_id: str) -> None:
     refusal = block_refusal(*await app.storage.block_state(user_id, peer_id))
     if refusal is not None:
         raise refusal
+
+
+async def check_can_add(app: App, actor_id: str, user_ids: Iterable[str]) -> None:
+    """Refuse (`forbidden`, as `block_refusal` words it) putting into a group anyone the actor
+    blocks or is blocked by: a block keeps the blocked user from pulling the blocker into a
+    conversation, and the blocker from pulling in the blocked user. Others may add either."""
+    across = set(await app.storage.blocks_involving(actor_id)).intersection(user_ids)
+    if across:
+        await check_can_talk(app, actor_id, min(across))
 
 
 async def check_send(app: App, sender_id: str, room_id: str) -> None:

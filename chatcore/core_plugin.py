@@ -7,22 +7,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from chatcore import asyncapi
-from chatcore.app import App
 from chatcore.hookspecs import hookimpl
-from chatcore.routes import Request, Route
+
+if TYPE_CHECKING:
+    from chatcore.app import App
+    from chatcore.routes import Request, Route
+
+# The engine's modules are imported where used: every `chatcore` command (`--help` too) loads
+# this plugin.
 
 
 async def asyncapi_document(request: Request) -> dict[str, Any]:
+    from chatcore import asyncapi
+
     return asyncapi.document(request.app)
 
 
 @hookimpl
 def chatcore_register_routes(app: App) -> list[Route]:
+    from chatcore.routes import Route
+
     return [
         Route(
             "/asyncapi.json",

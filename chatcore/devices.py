@@ -3,7 +3,7 @@
 Transports stay thin: they call these functions with the acting user and the request's values
 (any JSON types) and shape the reply. Sending pushes is not here (a later release).
 
-Rules (PROTOCOL.md "Push devices", plus the decisions written here):
+Rules (docs/protocol.md "Push devices", plus the decisions written here):
 - `platform` is "webpush", "fcm", "apns" or "webhook". "webpush" takes `endpoint` (an https
   URL) and `keys` `{"p256dh", "auth"}` (base64url: a P-256 public key of 65 bytes and an auth
   secret of 16 bytes, RFC 8291); "fcm" and "apns" take `token` (1..4096 visible ASCII

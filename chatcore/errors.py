@@ -1,4 +1,5 @@
-"""The one error type of chatcore, carrying the error codes of the wire contract."""
+"""The errors of chatcore: `ChatError`, carrying the error codes of the wire contract, and
+`StartupError`, a node that cannot start (also importable from `chatcore.app`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 
 class ErrorCode(StrEnum):
-    """Error codes of PROTOCOL.md ("Conventions"); each maps to one HTTP status."""
+    """Error codes of docs/protocol.md ("Conventions"); each maps to one HTTP status."""
 
     BAD_REQUEST = "bad_request"
     UNAUTHORIZED = "unauthorized"
@@ -38,6 +39,10 @@ _HTTP_STATUS = {
     ErrorCode.INTERNAL: 500,
     ErrorCode.UNAVAILABLE: 503,
 }
+
+
+class StartupError(Exception):
+    """The node cannot start: a missing backend, or a plugin that failed while starting."""
 
 
 class ChatError(Exception):

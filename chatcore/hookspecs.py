@@ -61,7 +61,7 @@ def chatcore_settings_models() -> dict[str, type[BaseModel]] | None:
 def chatcore_register_commands(cli: click.Group) -> None:
     """Add commands to the `chatcore` command line.
 
-    `cli` is the root click group. Use `@chatcore.cli.with_app` on a command to receive a
+    `cli` is the root click group. Use `@chatcore.cli.with_app()` on a command to receive a
     started `App` built from `--config`. All implementations are called; sync only.
     """
 
@@ -75,6 +75,11 @@ def chatcore_storage(app: App) -> Storage | None:
 
     First answer wins; answer None for a URL this plugin does not handle. May be async. The
     engine calls `start()` on the result before serving and `close()` at shutdown.
+
+    When `app.may_migrate` is False (admin commands: `App.start(migrate=False)`), the storage
+    must not change the schema or create a database, whatever its own settings say: its
+    `start()` checks the schema and raises `chatcore.app.StartupError` when it is missing or
+    older, naming the command that upgrades it (`chatcore db upgrade` for chatcore_sql).
     """
 
 

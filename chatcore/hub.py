@@ -6,6 +6,10 @@ without decoding the event (`chatcore.fanout`). It also keeps cluster-wide prese
 (`chatcore.cluster`): it tells the other nodes who is online here, and announces a user online
 when their first session anywhere opens, offline when their last one anywhere closes.
 
+Events that must not cross a block (typing, receipts) name in their envelope whom to leave
+out; the hub keeps each local user's block set (`chatcore.blocklist`), updated by the notes
+every block and unblock publishes on both users' channels.
+
 Presence work (deltas, snapshots, announcements) goes through one queue drained by one task, so
 this node's notes leave in the order its sessions changed, and nobody publishes while holding
 `_lock`.
@@ -18,11 +22,12 @@ import functools
 import logging
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from chatcore.blocklist import BlockSets
 from chatcore.cluster import PRESENCE_CHANNEL, ClusterView, Kind, PresenceNote, new_node_id
 from chatcore.fanout import Envelope, pack, room_channel, unpack, user_channel
 from chatcore.ordering import RoomOrder
@@ -85,6 +90,8 @@ class Hub:
         self._user_subs: dict[str, Subscription] = {}
         # Bound once: every user's subscription shares it instead of holding its own.
         self._user_handler = self._on_user_event
+        #: Whom each user with a session here is blocked with (typing and receipts skip them).
+        self.blocks = BlockSets(self._read_blocks, self._user_subs.__contains__)
         presence = app.settings.presence
         self.node_id = new_node_id()
         self.cluster = ClusterView(self.node_id, presence.ttl_seconds)
@@ -185,6 +192,7 @@ class Hub:
             done = None
             if not self.by_user.get(user_id):
                 subscription = self._user_subs.pop(user_id, None)
+                self.blocks.forget(user_id)
                 if subscription is not None:
                     await subscription.unsubscribe()
                 if user_id in self.cluster.local:
@@ -276,11 +284,21 @@ class Hub:
     # --- publishing: every node (this one included) routes what it receives ---------------
 
     async def publish_room(
-        self, room_id: str, event: bytes, *, seq: int | None = None, skip_user: str | None = None
+        self,
+        room_id: str,
+        event: bytes,
+        *,
+        seq: int | None = None,
+        skip_user: str | None = None,
+        hide_from: Collection[str] = (),
     ) -> None:
-        """Send an encoded event to every session of every member of a room, on any node."""
+        """Send an encoded event to every session of every member of a room, on any node,
+        except those of `skip_user` and of the users in `hide_from` (an event that must not
+        cross a block: its author's `blocks`)."""
+        hidden = sorted(hide_from) or None
         await self.app.broker.publish(
-            room_channel(room_id), pack(event, room=room_id, seq=seq, skip_user=skip_user)
+            room_channel(room_id),
+            pack(event, room=room_id, seq=seq, skip_user=skip_user, hide=hidden),
         )
 
     async def publish_user(
@@ -311,8 +329,10 @@ class Hub:
             self._order_of(room_id).receive(seq, envelope.event)
             return
         skip = envelope.header.get("skip_user")
+        hidden = envelope.header.get("hide") or ()
         for session in list(self.rooms.get(room_id, ())):
-            if skip is None or session.user_id != skip:
+            user_id = session.user_id
+            if user_id != skip and user_id not in hidden:
                 session.deliver(room_id, None, envelope.event)
 
     def _order_of(self, room_id: str) -> RoomOrder:
@@ -333,6 +353,10 @@ class Hub:
     def _on_user_event(self, data: bytes) -> None:
         envelope, user_id = _routed(data, "user")
         if envelope is None:
+            return
+        blocked_with = envelope.header.get("block")
+        if isinstance(blocked_with, str):  # a note for this node, not an event for the sessions
+            self.blocks.changed(user_id, blocked_with, envelope.header.get("blocked") is True)
             return
         room_id, members = envelope.header.get("room"), envelope.header.get("members")
         if room_id is not None and members is not None:
@@ -363,6 +387,17 @@ class Hub:
                 await self._prune([room_id])
         for session in sessions:
             session.deliver(None, None, envelope.event)
+
+    async def block_changed(self, user_a: str, user_b: str, blocked: bool) -> None:
+        """The two users are now blocked (either way), or no longer: every node updates its
+        `blocks` (this one at once, so the next event here already knows)."""
+        for user_id, other_id in ((user_a, user_b), (user_b, user_a)):
+            self.blocks.changed(user_id, other_id, blocked)
+            note = pack(b"", user=user_id, block=other_id, blocked=blocked)
+            await self.app.broker.publish(user_channel(user_id), note)
+
+    async def _read_blocks(self, user_id: str) -> list[str]:
+        return await self.app.storage.blocks_involving(user_id)
 
     def login_ended_recently(self, login_id: str) -> bool:
         """True when this node heard within `RECENT_LOGINS_SECONDS` that the login ended."""

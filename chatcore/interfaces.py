@@ -42,7 +42,12 @@ from chatcore.models import (
 @runtime_checkable
 class Lifecycle(Protocol):
     async def start(self) -> None:
-        """Connect, create what is missing (tables, folders); called once before serving."""
+        """Connect, create what is missing (tables, folders); called once before serving.
+
+        A service that cannot be reached raises `chatcore.app.StartupError` (or an `OSError`,
+        such as a `ConnectionError`) whose message is one line naming the service, where it
+        was looked for and why it failed: that line is all an operator sees.
+        """
 
     async def close(self) -> None:
         """Release connections and files; called once at shutdown."""
@@ -118,7 +123,7 @@ class ContactStorage(Protocol):
 
 
 class DeviceStorage(Protocol):
-    """Push devices: where a user's notifications may be sent (PROTOCOL.md, Push devices).
+    """Push devices: where a user's notifications may be sent (docs/protocol.md, Push devices).
 
     A device is identified by (user, platform, address), the address being its token or its
     endpoint; storage keeps one row per identity, also under concurrent calls from several
@@ -212,8 +217,36 @@ class MediaStorage(Protocol):
         keys absent from `changes` are left as they are. None when the user does not exist."""
 
 
+class RateLimitStorage(Protocol):
+    """Token buckets shared by every node of a service (login throttling: a guess counts on
+    every node, whichever one it reached).
+
+    A bucket, named by an opaque key of at most 64 characters (callers hash what they limit),
+    holds up to `burst` tokens and regains one every `interval_ms`. A key never used, or left
+    alone until its bucket is full again, is a full bucket: storage forgets full buckets, so it
+    keeps only those used within their refill time.
+    """
+
+    async def take_token(self, key: str, burst: int, interval_ms: int, now_ts: int) -> int:
+        """Take one token: 0 when taken; else, taking nothing, the milliseconds until one is
+        there (at least 1). Concurrent takes, also from several nodes, never take more tokens
+        than the bucket holds."""
+
+    async def return_token(self, key: str, interval_ms: int, now_ts: int) -> None:
+        """Give back a token taken from the bucket (what it paid for turned out to be free);
+        a full bucket stays full."""
+
+
 @runtime_checkable
-class Storage(Lifecycle, ContactStorage, MediaStorage, DeviceStorage, PushQueueStorage, Protocol):
+class Storage(
+    Lifecycle,
+    ContactStorage,
+    MediaStorage,
+    DeviceStorage,
+    PushQueueStorage,
+    RateLimitStorage,
+    Protocol,
+):
     """The system of record: users, logins and refresh tokens, settings.
 
     Usernames are unique case-insensitively and keep the case they were registered with.
@@ -441,6 +474,11 @@ class Broker(Lifecycle, Protocol):
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:
         """Call `handler(data)` for every publication on `channel` from now on."""
+
+    async def ping(self) -> None:
+        """Raise `ConnectionError`, saying why, when this node cannot reach the broker right
+        now (used by /healthz). Cheap: a look at the connection's state, not a round trip
+        (a broker keeps its own connection checked); the in-process broker always answers."""
 
 
 @runtime_checkable

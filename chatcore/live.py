@@ -1,4 +1,4 @@
-"""What each WebSocket frame does after `ready` (PROTOCOL.md, "WebSocket protocol").
+"""What each WebSocket frame does after `ready` (docs/protocol.md, "WebSocket protocol").
 
 Handlers get the session and the validated frame; errors they raise become `error` events
 with the frame's `ref`, and the session goes on.
@@ -112,8 +112,12 @@ async def typing(session: Session, frame: TypingFrame) -> None:
         raise not_found("This room")
     if session.typing_bucket.take():
         return
-    # No typing across a block either (one lookup in a direct room, none in a group).
-    await contacts.check_send(session.app, session.user_id, frame.room_id)
+    hub = session.app.hub
+    blocked_with = await hub.blocks.of(session.user_id)  # kept in memory: no storage read
+    if blocked_with:
+        # Typing into a direct room across a block is refused (one lookup in a direct room,
+        # none in a group); a user with no block at all cannot be refused.
+        await contacts.check_send(session.app, session.user_id, frame.room_id)
     event = encode(
         {
             "type": "typing",
@@ -122,7 +126,8 @@ async def typing(session: Session, frame: TypingFrame) -> None:
             "active": frame.active,
         }
     )
-    await session.app.hub.publish_room(frame.room_id, event, skip_user=session.user_id)
+    # Nobody on the other side of a block sees it (in a group; a direct room refused it above).
+    await hub.publish_room(frame.room_id, event, skip_user=session.user_id, hide_from=blocked_with)
 
 
 async def read(session: Session, frame: ReadFrame) -> None:

@@ -23,7 +23,16 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
-def setup_logging(settings: LoggingSettings) -> None:
+def setup_logging(
+    settings: LoggingSettings, *, one_shot: bool = False, verbose: bool = False
+) -> None:
+    """Log to stderr at `settings.level`. A `one_shot` command (not a server) shows warnings and
+    errors only; `verbose` shows INFO messages at least."""
+    level = logging.getLevelNamesMapping()[settings.level]
+    if verbose:
+        level = min(level, logging.INFO)
+    elif one_shot:
+        level = max(level, logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
     if settings.format == "json":
         handler.setFormatter(JsonFormatter())
@@ -31,7 +40,7 @@ def setup_logging(settings: LoggingSettings) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.level)
+    root.setLevel(level)
     # Third-party access logs are chatty at INFO; our own loggers say what matters.
     for noisy in ("hypercorn.access", "websockets.server", "aiosqlite"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

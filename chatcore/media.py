@@ -1,4 +1,4 @@
-"""Media: uploads, who may read what, signed URLs and thumbnails (PROTOCOL.md, "Media").
+"""Media: uploads, who may read what, signed URLs and thumbnails (docs/protocol.md, "Media").
 
 An upload streams into a private temporary file (never into memory, and never into the media
 store before it is complete and accepted): its size is counted as it arrives (over
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from chatcore.interfaces import MediaStore
     from chatcore.models import Media, MediaPolicy
 
-#: The contract's default allow-list (PROTOCOL.md, Media).
+#: The contract's default allow-list (docs/protocol.md, Media).
 DEFAULT_ALLOWED_TYPES = (
     "image/png",
     "image/jpeg",
@@ -375,7 +375,7 @@ def _measure(data: IO[bytes], pil_format: str, max_pixels: int) -> tuple[int, in
 
 
 async def readable(app: App, user_id: str, media_id: str) -> Media:
-    """The media, when `user_id` may read it; `not_found` otherwise (PROTOCOL.md, Visibility)."""
+    """The media, when `user_id` may read it; else `not_found` (docs/protocol.md, Visibility)."""
     media = await app.storage.get_media(media_id)
     if media is None or (
         media.uploader_id != user_id and not await app.storage.media_shared_with(media_id, user_id)

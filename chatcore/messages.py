@@ -168,7 +168,7 @@ async def history(
     before_seq: int | None = None,
     limit: int | None = None,
 ) -> tuple[list[Message], bool]:
-    """A page of messages and whether more exist in that direction (PROTOCOL.md, Messages)."""
+    """A page of messages and whether more exist in that direction (docs/protocol.md, Messages)."""
     if after_seq is not None and before_seq is not None:
         raise bad_request("Give after_seq or before_seq, not both.")
     for name, value in (("after_seq", after_seq), ("before_seq", before_seq)):
@@ -226,11 +226,13 @@ async def delete(app: App, user_id: str, room_id: str, message_id: str) -> None:
 
 
 async def mark_read(app: App, user_id: str, room_id: str, seq: object) -> None:
-    """Move the user's read seq forward (clamped); every member's sessions get `receipt`."""
+    """Move the user's read seq forward (clamped); every member's sessions get `receipt`,
+    except those of anyone on the other side of a block with the reader."""
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise bad_request("seq must be an integer, 0 or more.")
     await member_room(app, user_id, room_id)
     moved = await app.storage.mark_read(room_id, user_id, seq)
     if moved is not None:
         event = encode({"type": "receipt", "room_id": room_id, "user_id": user_id, "seq": moved})
-        await app.hub.publish_room(room_id, event)
+        # A receipt tells when someone reads: not across a block (chatcore.blocklist).
+        await app.hub.publish_room(room_id, event, hide_from=await app.hub.blocks.of(user_id))

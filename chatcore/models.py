@@ -45,7 +45,7 @@ class Identity(Model):
 
 
 class TokenPair(Model):
-    """The answer to login and refresh (PROTOCOL.md, Auth)."""
+    """The answer to login and refresh (docs/protocol.md, Accounts and tokens)."""
 
     access_token: str
     refresh_token: str
@@ -92,7 +92,7 @@ class Draft(Model):
 
 
 class Message(Draft):
-    """A stored message (PROTOCOL.md, Messages). A deleted one keeps its seq, with body ""."""
+    """A stored message (docs/protocol.md, Messages). A deleted one keeps its seq, with body ""."""
 
     id: str
     seq: int
@@ -178,7 +178,7 @@ Presence = Literal["online", "offline"]
 
 
 class Invitation(Model):
-    """A friend invitation (PROTOCOL.md, Contacts). `ts` is when it was sent.
+    """A friend invitation (docs/protocol.md, Contacts). `ts` is when it was sent.
 
     `hidden` is never sent: an invitation from a user the invitee blocks is kept for its sender
     (who sees it pending, so that the block is not revealed) and is invisible to the invitee.
@@ -250,7 +250,7 @@ class MediaPolicy(Model):
 
 
 class Media(Model):
-    """An uploaded file's metadata (PROTOCOL.md, Media).
+    """An uploaded file's metadata (docs/protocol.md, Media).
 
     The bytes live in the media store under a key made from `sha256` (identical content is
     stored once). `uploader_id` is None for sticker assets. `url` is set per reader, signed for
@@ -291,7 +291,7 @@ class Sticker(Model):
 
 
 class StickerPack(Model):
-    """A named, ordered set of stickers (PROTOCOL.md, Stickers)."""
+    """A named, ordered set of stickers (docs/protocol.md, Stickers)."""
 
     id: str
     name: str
@@ -331,7 +331,7 @@ class PushResult(Model):
 
 
 class Device(Model):
-    """A push device of a user (PROTOCOL.md, Push devices). `user_id` is never sent.
+    """A push device of a user (docs/protocol.md, Push devices). `user_id` is never sent.
 
     `token` is set for "fcm" and "apns"; `endpoint` for "webpush" and "webhook"; `keys` for
     "webpush" only. (user, platform, token or endpoint) identifies a device.

@@ -5,6 +5,10 @@ group `chatcore` (the built-ins and installed third-party packages), and the mod
 the config's `plugins`. Names in `disabled_plugins` are blocked before anything loads.
 `check_pending()` then fails start-up on any `chatcore_*` function that matches no hook, so a
 misspelled hook never goes silently unused.
+
+An entry point that fails to import (a half-installed package, a dependency missing) is
+skipped, with the reason kept in `PluginHost.skipped`: one broken package must not break every
+command. A module named in the config's `plugins` still fails loudly: the user asked for it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import pluggy
 from pydantic import BaseModel
 
 from chatcore import hookspecs
+from chatcore.extras import Extra
+from chatcore.failures import one_line
 from chatcore.hooks import call_all_sync
 
 GROUP = "chatcore"
@@ -43,6 +49,8 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self._sources: dict[str, str] = {}
+        #: Entry points not loaded because their import failed: name -> why (one line).
+        self.skipped: dict[str, str] = {}
 
     @classmethod
     def load(
@@ -81,11 +89,12 @@ class PluginHost:
         for ep in importlib.metadata.entry_points(group=GROUP):
             if self.pm.is_blocked(ep.name) or self.pm.get_plugin(ep.name) is not None:
                 continue
+            dist = f" ({ep.dist.name} {ep.dist.version})" if ep.dist else ""
             try:
                 plugin = ep.load()
-            except ImportError as exc:
-                raise PluginError(f"plugin {ep.name!r} cannot be imported: {exc}") from exc
-            dist = f" ({ep.dist.name} {ep.dist.version})" if ep.dist else ""
+            except Exception as exc:  # whatever a broken package raises, the others still load
+                self.skipped[ep.name] = f"entry point{dist} cannot be imported: {one_line(exc)}"
+                continue
             self.register(plugin, ep.name, source=f"entry point{dist}")
 
     def register(self, plugin: object, name: str | None = None, source: str = "registered") -> str:
@@ -115,6 +124,16 @@ class PluginHost:
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or []))
             infos.append(PluginInfo(name, self._sources.get(name, "registered"), hooks))
         return infos
+
+    def missing_extras(self) -> list[tuple[str, Extra]]:
+        """Loaded plugins whose optional packages (their module's `EXTRA`) are not installed:
+        a config selecting them fails at start with `EXTRA.problem()`."""
+        found = []
+        for name, plugin in self.pm.list_name_plugin():
+            extra = getattr(plugin, "EXTRA", None)
+            if isinstance(extra, Extra) and extra.missing():
+                found.append((name, extra))
+        return found
 
     def settings_models(self) -> list[tuple[str, type[BaseModel]]]:
         """Every (section, model) contributed through `chatcore_settings_models`."""

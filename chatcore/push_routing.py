@@ -10,7 +10,9 @@ false` the sending nodes') is woken to send it. One storage read per batch
 (`push_audience`) gives the rooms and their members with devices.
 
 A push is made from the message, never from the client's words about it: the sender's display
-name, the room's name, and a preview of at most `[push] preview_chars` characters.
+name, the room's name, and a preview of at most `[push] preview_chars` characters. A user who
+blocks the sender gets none (a blocked member's group messages reach them, but never their
+lock screen).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chatcore.hooks import call_decision
@@ -105,16 +107,19 @@ async def _pushes_for(
             targets[user_id] = target.model_copy(update={"devices": served})
     if not targets:
         return []
-    senders = await _users(app, {m.sender_id for m in messages})
+    sender_ids = {m.sender_id for m in messages}
+    senders = await _users(app, sender_ids)
+    blockers = await _blockers(app, sender_ids, targets)
     now = int(time.time() * 1000)
     queued: list[QueuedPush] = []
     for message in messages:
         room = rooms.get(message.room_id)
         if room is None:
             continue
+        spared = blockers.get(message.sender_id, ())
         for user_id in offline[message.id]:
             recipient = targets.get(user_id)
-            if recipient is None:
+            if recipient is None or user_id in spared:
                 continue
             push = make_push(
                 message,
@@ -156,6 +161,22 @@ def _offline_members(app: App, room: Room, sender_id: str) -> Iterable[str]:
         for user_id in room.member_ids
         if user_id != sender_id and not app.hub.is_online(user_id)
     )
+
+
+async def _blockers(
+    app: App, sender_ids: Iterable[str], targets: Collection[str]
+) -> dict[str, set[str]]:
+    """Per sender, the targets who block them: no push of the sender's messages reaches a
+    blocker's devices (the blocked user still gets pushes of the blocker's group messages, so
+    nothing tells them of the block). The senders' block sets are the hub's; storage is read
+    only for a target with a block between them and the sender, for its direction."""
+    found: dict[str, set[str]] = {}
+    for sender_id in sender_ids:
+        for user_id in (await app.hub.blocks.of(sender_id)).intersection(targets):
+            blocks_sender, _ = await app.storage.block_state(user_id, sender_id)
+            if blocks_sender:
+                found.setdefault(sender_id, set()).add(user_id)
+    return found
 
 
 async def _users(app: App, user_ids: Iterable[str]) -> dict[str, User]:

@@ -71,13 +71,14 @@ async def create_group(app: App, owner_id: str, name: object, member_ids: object
         raise bad_request("member_ids must be a list of user ids.")
     if len({*member_ids, owner_id}) > GROUP_MEMBERS_MAX:
         raise bad_request(f"A group room has at most {GROUP_MEMBERS_MAX} members.")
+    await contacts.check_can_add(app, owner_id, member_ids)
     room = await app.storage.create_group_room(owner_id, name.strip(), member_ids, now_ms())
     await announce(app, room, room.member_ids)
     return await view(app, owner_id, room.id)
 
 
 async def add_member(app: App, actor_id: str, room_id: str, user_id: str) -> None:
-    """Any member of a group room may add a user."""
+    """Any member of a group room may add a user, but not across a block with them."""
     room = await member_room(app, actor_id, room_id)
     if room.kind != "group":
         raise bad_request("Members can only be added to a group room.")
@@ -85,6 +86,7 @@ async def add_member(app: App, actor_id: str, room_id: str, user_id: str) -> Non
         raise bad_request(f"A group room has at most {GROUP_MEMBERS_MAX} members.")
     if await app.storage.get_user(user_id) is None:
         raise not_found("This user")
+    await contacts.check_can_add(app, actor_id, [user_id])
     changed = await app.storage.add_member(room_id, user_id, now_ms())
     if changed is not None:
         await announce(app, changed, changed.member_ids)

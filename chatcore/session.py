@@ -174,7 +174,7 @@ class Session:
     # --- input ----------------------------------------------------------------------------------
 
     async def authenticate(self, raw: str | bytes) -> bool:
-        """Handle the first frame (PROTOCOL.md item 1): `ready` and True, or False.
+        """Handle the first frame (docs/protocol.md item 1): `ready` and True, or False.
 
         A frame that is not a valid auth frame (invalid JSON, another type, a missing or bad
         token) gets `error unauthorized` and close 4401. When the server itself fails (storage

@@ -12,10 +12,23 @@ from __future__ import annotations
 
 import os
 import tomllib
+import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, ClassVar, Literal, TypeVar, cast, get_args
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretBytes,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "CHATCORE_"
@@ -31,6 +44,15 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"{source}: {p}" for p in problems))
 
 
+class ConfigWarning(UserWarning):
+    """Advice on a config that works but should change (e.g. a short auth secret).
+
+    A section's validator raises it with `warnings.warn(ConfigWarning("key: advice"))`;
+    `build_settings` collects them into `Settings.advice` instead of letting them escape, so
+    `chatcore check-config` prints them and a starting node logs them.
+    """
+
+
 class Section(BaseModel):
     """Base of every config section: unknown keys are rejected."""
 
@@ -38,7 +60,7 @@ class Section(BaseModel):
 
 
 class ServerSettings(Section):
-    """`[server]`: the node's HTTP listener (REST API and browser client)."""
+    """`[server]`: the node's HTTP listener (the REST API)."""
 
     host: str = Field("127.0.0.1", description="Address the REST API listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port of the REST API; 0 picks a free one.")
@@ -92,13 +114,44 @@ class LimitsSettings(Section):
 class LoggingSettings(Section):
     """`[logging]`."""
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        description="Log level of `chatcore serve` (any case). One-shot commands log warnings "
+        "and errors only, unless run as `chatcore -v ...`.",
+    )
     format: Literal["text", "json"] = Field(
         "text", description="`text` for people, `json` (one object a line) for log collectors."
     )
 
+    @field_validator("level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
-class StorageSettings(Section):
+
+class BackendSection(Section):
+    """Base of the sections whose `url` picks a backend: `[storage]`, `[broker]`, `[media]`.
+
+    A backend plugin's subclass names the URL schemes its backend serves in `url_schemes`, so
+    that a URL no loaded plugin serves is a config error (`chatcore.backend_urls`) found
+    without importing any backend; None (the default) says nothing, and turns that check off
+    for the section. The subclass checks the rest of its URLs' form in its own validators.
+    """
+
+    url_schemes: ClassVar[tuple[str, ...] | None] = None
+
+
+def names_host(url: str) -> bool:
+    """True when `url` names a host, and a valid port if any: for `url` validators."""
+    parts = urlsplit(url.strip())
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return bool(parts.hostname)
+
+
+class StorageSettings(BackendSection):
     """`[storage]`: base model; storage plugins subclass it to add their keys."""
 
     url: str = Field(
@@ -107,7 +160,7 @@ class StorageSettings(Section):
     )
 
 
-class BrokerSettings(Section):
+class BrokerSettings(BackendSection):
     """`[broker]`: base model; broker plugins subclass it to add their keys."""
 
     url: str = Field(
@@ -115,7 +168,7 @@ class BrokerSettings(Section):
     )
 
 
-class MediaSettings(Section):
+class MediaSettings(BackendSection):
     """`[media]`: base model; media plugins subclass it to add their keys."""
 
     url: str = Field(
@@ -259,6 +312,13 @@ class Settings(_EnvOverFile):
     presence: PresenceSettings = Field(default_factory=PresenceSettings)
     push: PushSettings = Field(default_factory=PushSettings)
 
+    _advice: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def advice(self) -> tuple[str, ...]:
+        """What `ConfigWarning`s validation raised, one line each (`key: advice`)."""
+        return self._advice
+
     def section(self, name: str, model: type[S]) -> S:
         """The section `name`, checked to be (a subclass of) `model`."""
         value = getattr(self, name, None)
@@ -326,10 +386,22 @@ def build_settings(
 ) -> Settings:
     """Validate `raw` (the TOML) plus the environment against every known section."""
     cls = settings_class(contributed)
-    try:
-        return cls(**raw)
-    except ValidationError as exc:
-        raise ConfigError(source, _problems(exc, cls)) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        try:
+            settings = cls(**raw)
+        except ValidationError as exc:
+            raise ConfigError(source, _problems(exc, cls)) from None
+    advice = []
+    for warning in caught:
+        if issubclass(warning.category, ConfigWarning):
+            advice.append(str(warning.message))
+        else:  # not ours to keep: let it go on as it would have
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    settings._advice = tuple(advice)
+    return settings
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -348,11 +420,36 @@ def _problems(exc: ValidationError, cls: type[BaseModel] | None = None) -> list[
             problems.append(f"{key}: unknown key{hint}")
             continue
         got = err.get("input")
-        shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+        hidden = isinstance(got, dict) or got is None or (cls is not None and _secret(cls, loc))
+        shown = "" if hidden else f" (got {_redacted(got)!r})"
         env = ENV_PREFIX + "__".join(loc).upper()
         origin = f" [from ${env}]" if env in os.environ else ""
         problems.append(f"{key}: {err['msg']}{shown}{origin}")
     return problems
+
+
+def _secret(cls: type[BaseModel], loc: list[str]) -> bool:
+    """True when the key at `loc` holds a secret (SecretStr): its value is never shown."""
+    model: Any = cls
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return False
+        model = field.annotation
+    kinds = get_args(model) or (model,)  # SecretStr | None: (SecretStr, NoneType)
+    return any(isinstance(k, type) and issubclass(k, (SecretStr, SecretBytes)) for k in kinds)
+
+
+def _redacted(value: Any) -> Any:
+    """`value` with the password of a URL replaced: errors are printed and logged."""
+    if isinstance(value, str) and "://" in value:
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            return value
+        if password:
+            return value.replace(f":{password}@", ":***@", 1)
+    return value
 
 
 def _allowed_keys(cls: type[BaseModel], path: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Sticker packs: import from a folder or a zip file, list, get (PROTOCOL.md, "Stickers").
+"""Sticker packs: import from a folder or a zip file, list, get (docs/protocol.md, "Stickers").
 
 A pack on disk is a folder (or a zip of one) of images, optionally with a `pack.json`:
 

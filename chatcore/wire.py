@@ -1,4 +1,4 @@
-"""WebSocket frames of PROTOCOL.md as validated models, and the encoding of server events.
+"""WebSocket frames of docs/protocol.md as validated models, and the encoding of server events.
 
 Client frames are parsed strictly (a string is not a number, a number is not a boolean) so a
 mistyped field is a `bad_request`, as the contract says; unknown extra fields are ignored so

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chatcore.testing.s3 import moto_server
 from chatcore.testing.server import ServerProcess, start_server
 from chatcore.testing.users import TestUser, register_and_login
 
@@ -15,6 +17,24 @@ from chatcore.testing.users import TestUser, register_and_login
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something else listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 server on a free loopback port, for the session: a real S3 API over HTTP."""
+    pytest.importorskip("moto.server", reason="moto[server] is in the test extra")
+    pytest.importorskip("s3fs", reason="s3fs is in the test extra")
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")

@@ -483,6 +483,29 @@ def test_failed_logins_for_a_username_are_limited(tmp_path):
     run(main())
 
 
+def test_login_limits_are_shared_by_the_nodes(tmp_path):
+    """The buckets live in storage: failures on one node count on another, and so does an
+    address's every attempt."""
+
+    async def main():
+        async with cluster(
+            tmp_path, nodes=2, login_failures_per_username=3, login_attempts_per_address=5
+        ) as c:
+            node_a, node_b = c.nodes
+            await node_a.register("alice", PASSWORD, "Alice")
+            for node in (node_a, node_b, node_a):
+                await fails(node.login("alice", "guess", "10.0.0.1"), ErrorCode.UNAUTHORIZED)
+            for node in (node_b, node_a):
+                await fails(node.login("alice", PASSWORD, "10.0.0.2"), ErrorCode.RATE_LIMITED)
+            # 10.0.0.1 tried three times, 10.0.0.2 twice: two more from .1 pass the address.
+            await fails(node_b.login("bob", PASSWORD, "10.0.0.1"), ErrorCode.UNAUTHORIZED)
+            await fails(node_a.login("bob", PASSWORD, "10.0.0.1"), ErrorCode.UNAUTHORIZED)
+            limited = await fails(node_b.login("bob", PASSWORD, "10.0.0.1"), ErrorCode.RATE_LIMITED)
+            assert 0 < limited.retry_after_ms <= 2000
+
+    run(main())
+
+
 def test_successful_logins_do_not_count_against_the_username(tmp_path):
     """Only failures consume the username's budget."""
 
@@ -604,6 +627,19 @@ def test_a_short_secret_is_a_warning_not_a_failure(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="chatcore.auth"):
         run(main())
     assert "the auth secret is 5 bytes" in caplog.text
+
+
+def test_a_secret_short_for_its_algorithm_is_a_warning_not_a_failure(tmp_path, caplog):
+    """32 bytes or more, but less than HS512 wants: it works, with a warning in the log."""
+
+    async def main():
+        async with cluster(tmp_path, secret="s" * 40, algorithm="HS512") as c:
+            pair = await registered(c.auth)
+            await c.auth.authenticate(pair.access_token)
+
+    with caplog.at_level(logging.WARNING, logger="chatcore.auth"):
+        run(main())
+    assert "the auth secret is 40 bytes" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import inspect
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
 from chatcore import hookspecs
+from chatcore.app import App
 from chatcore.plugins import PluginHost
 from chatcore.settings import settings_class
 
-DOCS = Path(__file__).parent.parent / "docs"
+ROOT = Path(__file__).parent.parent
+DOCS = ROOT / "docs"
 HOOKS = [name for name in dir(hookspecs) if name.startswith("chatcore_")]
 
 
@@ -55,3 +58,26 @@ def test_every_config_key_is_documented(section, key):
     else:
         body = text
     assert f"`{key}`" in body, f"docs/configuration.md does not document {section}.{key}"
+
+
+def code_blocks(page: str, language: str) -> list[str]:
+    """The fenced code blocks of one language on a docs page, dedented (list items indent)."""
+    text = (DOCS / page).read_text()
+    blocks = re.findall(rf"^( *)```{language}\n(.*?)^\1```", text, re.MULTILINE | re.DOTALL)
+    return [textwrap.dedent(body) for _, body in blocks]
+
+
+def test_the_embedding_page_shows_the_example_the_suite_runs():
+    (code,) = code_blocks("embedding.md", "python")
+    assert code in (ROOT / "examples" / "embed.py").read_text(), (
+        "docs/embedding.md: the code must be examples/embed.py's (tests/test_examples.py runs it)"
+    )
+
+
+def test_the_minimal_server_file_of_the_protocol_page_is_valid(tmp_path):
+    (minimal,) = code_blocks("protocol.md", "toml")
+    path = tmp_path / "chat.toml"
+    path.write_text(minimal)
+    settings = App.from_config(str(path)).settings
+    assert settings.server.port == 8080
+    assert settings.storage.url == "sqlite+aiosqlite:///./data/chat.db"

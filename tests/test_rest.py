@@ -1,4 +1,4 @@
-"""The REST API end to end: a real `chatcore serve` process, spoken to over HTTP (PROTOCOL.md).
+"""The REST API end to end: a real `chatcore serve` process, spoken to over HTTP (docs/protocol.md).
 
 One server serves the whole module; tests that need another config live in test_rest_config.py.
 Each test makes its own users, so the tests do not depend on one another.

@@ -1,5 +1,5 @@
 """Contacts, invitations and blocks over REST, end to end: a real `chatcore serve` process,
-spoken to over HTTP (PROTOCOL.md, "Contacts (friends) and blocks"; the decisions are those of
+spoken to over HTTP (docs/protocol.md, "Contacts (friends) and blocks"; the decisions are those of
 `chatcore.contacts`).
 
 One server serves the module; every test makes its own users, so none depends on another.

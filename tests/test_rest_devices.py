@@ -1,5 +1,5 @@
 """Push devices over REST, end to end: a real `chatcore serve` process, spoken to over HTTP
-(PROTOCOL.md, "Push devices"; the decisions are those of `chatcore.devices`).
+(docs/protocol.md, "Push devices"; the decisions are those of `chatcore.devices`).
 
 One server serves the module; every test makes its own users, so none depends on another.
 """

@@ -1,5 +1,5 @@
 """Media, stickers and the profile over REST, end to end: a real `chatcore serve` process with
-its media in a folder, spoken to over HTTP (PROTOCOL.md, "Media", "Stickers", `PATCH /me`).
+its media in a folder, spoken to over HTTP (docs/protocol.md, "Media", "Stickers", `PATCH /me`).
 
 Covers uploads and downloads (ETag, 304, Range, 416, nosniff, attachment), upload attacks (a
 traversal name, oversize, a type lie, a decompression bomb), who may read what (owner, member

@@ -1,5 +1,5 @@
 """Rooms and messages over REST, end to end: a real `chatcore serve` process, spoken to over
-HTTP (PROTOCOL.md, "Rooms (dialogs)" and "Messages").
+HTTP (docs/protocol.md, "Rooms (dialogs)" and "Messages").
 
 One server serves the module. Tests make their own rooms (and mostly their own users), so they
 do not depend on one another; the few module fixtures hold rooms that only reads and refusals

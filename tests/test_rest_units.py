@@ -147,6 +147,20 @@ def test_public_url_is_the_transport_url(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def test_app_rest_url_is_where_the_rest_api_answers_while_started(tmp_path: Path) -> None:
+    async def main() -> None:
+        app = App.from_config(None, overrides=node_config(tmp_path))
+        assert app.rest_url is None  # nothing listens yet
+        async with app:
+            assert app.rest_url == rest_of(app).url
+            async with httpx.AsyncClient(timeout=5) as http:
+                info = await http.get(f"{app.rest_url}/api/v1/info")
+            assert info.json()["name"] == "chatcore"
+        assert app.rest_url is None
+
+    asyncio.run(main())
+
+
 class ClashingPlugin:
     @hookimpl
     def chatcore_register_routes(self, app: App) -> list[Route]:

@@ -16,13 +16,13 @@ from chatcore.settings import (
     read_config_file,
 )
 
-# The file of PROTOCOL.md ("Running a server"), verbatim.
+# The minimal file of docs/protocol.md ("Running a server"), verbatim.
 MINIMAL = textwrap.dedent(
     """
     role = "server"
     [server]
     host = "127.0.0.1"
-    port = 8080            # REST API (and the browser client)
+    port = 8080            # REST API
     [websocket]
     host = "127.0.0.1"
     port = 8081            # the WebSocket server; /api/v1/info reports its URL as ws_url

@@ -1,4 +1,4 @@
-"""End-to-end tests of the WebSocket server (PROTOCOL.md, "WebSocket protocol", items 1, 9-13,
+"""End-to-end tests of the WebSocket server (docs/protocol.md, "WebSocket protocol", items 1, 9-13,
 and "Running a server"), against real `chatcore serve` processes with the `websockets` client."""
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """The WebSocket transport's own parts, in process on real loopback sockets: config, origins,
-listening, and the bounded per-session send buffer (PROTOCOL.md item 12)."""
+listening, and the bounded per-session send buffer (docs/protocol.md item 12)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -103,14 +103,6 @@ def test_the_default_origin_follows_server_public_url() -> None:
 
 
 # --- listening ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        yield int(s.getsockname()[1])
 
 
 @pytest.mark.anyio

@@ -119,6 +119,21 @@ class BrokerContract:
         await subscription.unsubscribe()
 
     @pytest.mark.anyio
+    async def test_a_started_broker_answers_ping(self, broker: Broker) -> None:
+        await broker.ping()
+        await broker.ping()  # cheap enough for every health check
+
+    @pytest.mark.anyio
+    async def test_a_closed_broker_fails_ping(self, prefix: str) -> None:
+        if not self.shared:
+            pytest.skip("an in-process broker has no connection to lose")
+        broker = await self.started(prefix)
+        await broker.ping()
+        await broker.close()
+        with pytest.raises(ConnectionError):
+            await broker.ping()
+
+    @pytest.mark.anyio
     async def test_a_subscriber_gets_publications_including_its_own_nodes(
         self, broker: Broker
     ) -> None:

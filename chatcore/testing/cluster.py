@@ -11,7 +11,7 @@ user lands on node 1, the next user's on node 2, one session on node 1, the next
 Whole-service actions (`.start()`, `.stop()`, `.kill()`) act on every node: a crash test that
 kills "the server" kills all nodes and restarts them on the same ports with the same data.
 
-The nodes share what PROTOCOL.md ("Guarantees") says a cluster shares: the storage (a
+The nodes share what docs/protocol.md ("Guarantees") says a cluster shares: the storage (a
 PostgreSQL schema the caller provides), a broker (Redis or NATS, under a prefix unique to this
 cluster), the auth secret and the media folder.
 """

@@ -8,9 +8,13 @@ service is a broken setup, not a reason to skip).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -65,3 +69,30 @@ def unique_name(prefix: str = "t") -> str:
     """A fresh lower-case identifier such as `t_3f9a0c1b2d4e`: per-test schemas, key prefixes,
     subjects. Valid as an SQL identifier when `prefix` is."""
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def postgres_storage_section(prefix: str = "e2e") -> Iterator[dict[str, Any]]:
+    """A `[storage]` section on the test PostgreSQL server, in a fresh schema (named
+    `prefix_...`, not created: the storage or a test makes it) dropped at the end. Skips when
+    PostgreSQL is absent (fails with CHATCORE_REQUIRE_SERVICES=1)."""
+    url = postgres_url()
+    require_url("PostgreSQL", url)
+    schema = unique_name(prefix)
+    try:
+        yield {"url": url, "schema": schema}
+    finally:
+        asyncio.run(postgres_fetch(url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+async def postgres_fetch(url: str, sql: str, *args: Any) -> list[Any]:
+    """Run one statement on its own connection to `url`; its rows (for tests that look at
+    the database from outside the storage)."""
+    import asyncpg  # the `postgres` extra; only needed when PostgreSQL is there
+
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()

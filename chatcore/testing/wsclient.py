@@ -1,4 +1,4 @@
-"""A small async WebSocket client for tests, speaking PROTOCOL.md ("WebSocket protocol").
+"""A small async WebSocket client for tests, speaking docs/protocol.md ("WebSocket protocol").
 
     async with WSClient.connect(server.ws_url, user.access_token) as ws:
         ack = await ws.send_message(room_id, "hello")           # waits for the ack

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A chatcore client in plain JavaScript, written only from the wire contract (PROTOCOL.md).
+// A chatcore client in plain JavaScript, written only from the wire contract (docs/protocol.md).
 // No dependencies: global fetch and WebSocket (Node 20 needs --experimental-websocket).
 //
 //   node --experimental-websocket chat.mjs http://127.0.0.1:8080

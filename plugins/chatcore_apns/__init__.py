@@ -3,7 +3,7 @@
 Platform "apns" of the push interface (`chatcore.interfaces.PushAdapter`): token-based
 authentication (an ES256 JWT signed with the team's .p8 key) over APNs' HTTP/2 provider API.
 On only when `[apns]` has key (or key_file), key_id, team_id and topic (`ApnsSettings`).
-Needs `chatcore[push]` (httpx with HTTP/2).
+Needs `chatcore[apns]` (httpx with HTTP/2, cryptography), imported only when it is on.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
 from chatcore_apns.settings import ApnsSettings
 
@@ -20,7 +21,13 @@ if TYPE_CHECKING:
     from chatcore.app import App
     from chatcore.interfaces import PushAdapter
 
-__all__ = ["ApnsSettings", "chatcore_push_adapters", "chatcore_settings_models"]
+__all__ = ["EXTRA", "ApnsSettings", "chatcore_push_adapters", "chatcore_settings_models"]
+
+EXTRA = Extra(
+    "apns",
+    "the APNs push adapter",
+    {"httpx": "httpx", "h2": "h2", "cryptography": "cryptography"},
+)
 
 log = logging.getLogger("chatcore.apns")
 
@@ -41,6 +48,7 @@ def chatcore_push_adapters(app: App) -> list[PushAdapter] | None:
             app.state[_OFF_LOGGED] = True
             log.info("APNs pushes are off: [apns] has no key, key_id, team_id and topic")
         return None
+    EXTRA.require()
     # Imported here: httpx would otherwise slow every `chatcore` command down (~0.2 s).
     from chatcore_apns.adapter import ApnsAdapter
 

@@ -8,7 +8,6 @@ from pydantic import Field, SecretStr, model_validator
 
 from chatcore.settings import Section
 from chatcore_apns.payload import APS_RESERVE_BYTES, MAX_BODY_BYTES, MAX_PUSH_BYTES
-from chatcore_apns.token import load_key
 
 __all__ = ["API_URLS", "ApnsSettings"]
 
@@ -121,6 +120,12 @@ class ApnsSettings(Section):
                 f"{', '.join(missing)} (or leave all of them out to turn APNs off)"
             )
         if self.key is not None:
+            # Checked with cryptography, which only the `apns` extra installs.
+            from chatcore_apns import EXTRA
+
+            EXTRA.require()
+            from chatcore_apns.token import load_key
+
             try:
                 load_key(self.key.get_secret_value())
             except ValueError as exc:

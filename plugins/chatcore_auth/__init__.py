@@ -13,13 +13,18 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from chatcore.hookspecs import hookimpl
-from chatcore_auth.backend import TokenAuthBackend
+from chatcore.lazy import lazy_exports
 from chatcore_auth.settings import AuthSettings
 
 if TYPE_CHECKING:
     from chatcore.app import App
+    from chatcore_auth.backend import TokenAuthBackend
 
 __all__ = ["AuthSettings", "TokenAuthBackend", "chatcore_auth_backend", "chatcore_settings_models"]
+
+# The backend (argon2, JWTs, the engine) loads when an app starts: `chatcore --help` loads this
+# package too.
+__getattr__ = lazy_exports(__name__, {"TokenAuthBackend": "chatcore_auth.backend"})
 
 
 @hookimpl
@@ -29,4 +34,6 @@ def chatcore_settings_models() -> dict[str, type[BaseModel]]:
 
 @hookimpl
 def chatcore_auth_backend(app: App) -> TokenAuthBackend:
+    from chatcore_auth.backend import TokenAuthBackend
+
     return TokenAuthBackend(app.settings.section("auth", AuthSettings), app.storage, app.broker)

@@ -65,7 +65,7 @@ class TokenAuthBackend:
         self.storage = storage
         self.broker = broker
         self.passwords = Passwords(settings)
-        self.throttle = LoginThrottle(settings)
+        self.throttle = LoginThrottle(settings, storage)
         self.revoked = RevocationList(settings.access_token_ttl + REVOCATION_SLACK_SECONDS)
         self._tokens: AccessTokens | None = None
         self._secret: bytes | None = None
@@ -139,7 +139,7 @@ class TokenAuthBackend:
     async def login(self, username: str, password: str, address: str | None) -> TokenPair:
         if not isinstance(username, str) or not isinstance(password, str):
             raise unauthorized(WRONG_PAIR)
-        key = self.throttle.admit(username, address)
+        key = await self.throttle.admit(username, address)
         wrong = False
         try:
             credentials = await self._check_password(username, password)
@@ -147,7 +147,7 @@ class TokenAuthBackend:
         finally:
             # Only a wrong password counts against the username; a storage error does not.
             if not wrong:
-                self.throttle.forgive(key)
+                await self.throttle.forgive(key)
         if credentials is None:
             raise unauthorized(WRONG_PAIR)
         await self._rehash_if_needed(credentials, password)

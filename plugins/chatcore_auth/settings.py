@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from chatcore.settings import Section
+from chatcore.settings import ConfigWarning, Section
 
-__all__ = ["AuthSettings"]
+__all__ = ["MIN_SECRET_BYTES", "AuthSettings"]
+
+#: The shortest `secret` that is not advised against: an HS256 key should be as long as the
+#: hash, 256 bits (RFC 7518 3.2). The generated `secret_file` holds 86 characters.
+MIN_SECRET_BYTES = 32
 
 
 class AuthSettings(Section):
@@ -20,7 +25,10 @@ class AuthSettings(Section):
     """
 
     secret: SecretStr | None = Field(
-        None, description="Signing key of access tokens; at least 32 bytes recommended."
+        None,
+        description=f"Signing key of access tokens: use at least {MIN_SECRET_BYTES} bytes (UTF-8), "
+        "as an HMAC-SHA256 key should be (a shorter one works, with a warning); e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`.",
     )
     secret_file: str = Field(
         "./data/auth_secret",
@@ -42,7 +50,8 @@ class AuthSettings(Section):
         2, ge=1, le=256, description="Password hashes computed at once (each in a worker thread)."
     )
 
-    # Brute-force protection (token buckets, per node): a burst, then one more per refill period.
+    # Brute-force protection (token buckets in storage, shared by the nodes): a burst, then one
+    # more per refill period.
     login_failures_per_username: int = Field(
         5, ge=1, description="Failed logins allowed in a burst per username."
     )
@@ -64,9 +73,24 @@ class AuthSettings(Section):
 
     @field_validator("secret")
     @classmethod
-    def _secret_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        secret = value.get_secret_value().strip()
+        if not secret:
             raise ValueError("must not be empty; leave it out to use secret_file")
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            # A short key makes every token forgeable by guessing the key offline. Advice, not a
+            # refusal: the protocol's minimal server file has a placeholder secret, and test rigs
+            # written from it start nodes with short ones.
+            warnings.warn(
+                ConfigWarning(
+                    f"auth.secret: {len(secret.encode())} bytes; anyone who guesses it can sign "
+                    f"tokens: use at least {MIN_SECRET_BYTES} random bytes, or leave it out to "
+                    "have one made in secret_file"
+                ),
+                stacklevel=2,
+            )
         return value
 
     @model_validator(mode="after")

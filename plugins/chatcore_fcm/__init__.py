@@ -3,7 +3,7 @@
 Platform "fcm" of the push interface (`chatcore.interfaces.PushAdapter`): the device's token
 is an FCM registration token, each push one `messages:send` request authorized by an OAuth
 token of a Google service account. On only when `[fcm] service_account_file` or
-`service_account_json` is set (`FcmSettings`); needs `chatcore[push]` (httpx, cryptography).
+`service_account_json` is set (`FcmSettings`); needs `chatcore[fcm]` (httpx, cryptography).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
 from chatcore_fcm.settings import FcmSettings
 
@@ -20,7 +21,13 @@ if TYPE_CHECKING:
     from chatcore.app import App
     from chatcore.interfaces import PushAdapter
 
-__all__ = ["FcmSettings", "chatcore_push_adapters", "chatcore_settings_models"]
+__all__ = ["EXTRA", "FcmSettings", "chatcore_push_adapters", "chatcore_settings_models"]
+
+EXTRA = Extra(
+    "fcm",
+    "the FCM push adapter",
+    {"httpx": "httpx", "h2": "h2", "cryptography": "cryptography"},
+)
 
 log = logging.getLogger("chatcore.push")
 
@@ -43,6 +50,7 @@ def chatcore_push_adapters(app: App) -> list[PushAdapter] | None:
                 "FCM pushes are off: [fcm] has no service_account_file or service_account_json"
             )
         return None
+    EXTRA.require()
     # Imported here: httpx is needed only when FCM is on, and every `chatcore` command would
     # pay for importing it otherwise.
     from chatcore_fcm.adapter import FcmAdapter

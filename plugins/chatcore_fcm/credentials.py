@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import jwt
 import orjson
@@ -19,7 +18,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chatcore.ssrf import is_loopback_host
+from chatcore_fcm.settings import check_url
 
 __all__ = ["SCOPE", "ServiceAccount", "check_url", "parse_service_account"]
 
@@ -93,19 +92,3 @@ def parse_service_account(text: str | bytes) -> ServiceAccount:
         project_id=data["project_id"],
         token_uri=data["token_uri"],
     )
-
-
-def check_url(url: str, name: str) -> str:
-    """`url` when it is https, or http to a loopback host (a local stand-in for Google);
-    ValueError naming `name` otherwise. Plain http elsewhere would put the signed assertion
-    and the access token on the wire in clear."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError as exc:
-        raise ValueError(f"{name} is not a URL: {exc}") from None
-    if parts.scheme == "https" and host:
-        return url
-    if parts.scheme == "http" and is_loopback_host(host):
-        return url
-    raise ValueError(f"{name} must be an https URL (plain http only to a loopback host)")

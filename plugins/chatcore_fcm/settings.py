@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from chatcore.settings import ConfigError, Section
+from chatcore.ssrf import is_loopback_host
 
 if TYPE_CHECKING:
     from chatcore_fcm.credentials import ServiceAccount
 
-__all__ = ["MAX_PUSH_BYTES", "FcmSettings"]
+__all__ = ["MAX_PUSH_BYTES", "FcmSettings", "check_url"]
 
 #: FCM refuses a message whose payload (data keys and values, notification title and body)
 #: is over 4096 bytes; on Apple devices the same 4096 bytes must also hold the APNs wrapping.
@@ -95,8 +97,6 @@ class FcmSettings(Section):
     @field_validator("api_url", "token_url")
     @classmethod
     def _secure_url(cls, value: str | None) -> str | None:
-        from chatcore_fcm.credentials import check_url
-
         return None if value is None else check_url(value, "the URL")
 
     # A model validator rather than a field validator: a field's error would echo the JSON,
@@ -106,7 +106,10 @@ class FcmSettings(Section):
         if self.service_account_file is not None and self.service_account_json is not None:
             raise ValueError("give service_account_file or service_account_json, not both")
         if self.service_account_json is not None:
-            # Imported here: cryptography comes with chatcore[push], needed only when FCM is on.
+            # Imported here: cryptography comes with chatcore[fcm], needed only when FCM is on.
+            from chatcore_fcm import EXTRA
+
+            EXTRA.require()
             from chatcore_fcm.credentials import parse_service_account
 
             try:
@@ -140,3 +143,19 @@ class FcmSettings(Section):
     def enabled(self) -> bool:
         """Whether a service account is configured (FCM pushes are on)."""
         return self.service_account_file is not None or self.service_account_json is not None
+
+
+def check_url(url: str, name: str) -> str:
+    """`url` when it is https, or http to a loopback host (a local stand-in for Google);
+    ValueError naming `name` otherwise. Plain http elsewhere would put the signed assertion
+    and the access token on the wire in clear."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise ValueError(f"{name} is not a URL: {exc}") from None
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and is_loopback_host(host):
+        return url
+    raise ValueError(f"{name} must be an https URL (plain http only to a loopback host)")

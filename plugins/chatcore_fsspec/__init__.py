@@ -13,14 +13,23 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
+from chatcore.lazy import lazy_exports
 from chatcore_fsspec.settings import FsspecMediaSettings
-from chatcore_fsspec.store import FsspecMediaStore, handles
 
 if TYPE_CHECKING:
     from chatcore.app import App
+    from chatcore_fsspec.store import FsspecMediaStore
 
-__all__ = ["FsspecMediaSettings", "FsspecMediaStore", "chatcore_media_store"]
+__all__ = ["EXTRA", "FsspecMediaSettings", "FsspecMediaStore", "chatcore_media_store"]
+
+#: What an `s3://` URL needs (local folders and `memory://` come with the base install).
+EXTRA = Extra("s3", "S3 media storage", {"s3fs": "s3fs"})
+S3_PROTOCOLS = ("s3", "s3a")
+
+# fsspec loads when the store is built: `chatcore --help` loads this package too.
+__getattr__ = lazy_exports(__name__, {"FsspecMediaStore": "chatcore_fsspec.store"})
 
 
 @hookimpl
@@ -31,4 +40,10 @@ def chatcore_settings_models() -> dict[str, type[BaseModel]]:
 @hookimpl
 def chatcore_media_store(app: App) -> FsspecMediaStore | None:
     settings = app.settings.section("media", FsspecMediaSettings)
-    return FsspecMediaStore(settings) if handles(settings.url) else None
+    from chatcore_fsspec.store import FsspecMediaStore, handles
+
+    if not handles(settings.url):
+        return None
+    if settings.url.partition("://")[0].lower() in S3_PROTOCOLS:
+        EXTRA.require()
+    return FsspecMediaStore(settings)

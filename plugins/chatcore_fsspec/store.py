@@ -13,11 +13,13 @@ import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import fsspec
 from fsspec.core import split_protocol, url_to_fs
 
 from chatcore.app import StartupError
+from chatcore.failures import reason
 from chatcore.models import MediaPolicy
 from chatcore_fsspec.settings import FsspecMediaSettings
 
@@ -28,6 +30,8 @@ log = logging.getLogger("chatcore.media")
 #: Keys are made by the server (`chatcore.media`); anything else is a bug, refused loudly.
 KEY = re.compile(r"[a-z0-9][a-z0-9_-]*(?:/[a-z0-9][a-z0-9._-]*)*")
 CHUNK_BYTES = 256 * 1024
+#: How long start-up waits for an endpoint named in `storage_options` to accept a connection.
+PROBE_SECONDS = 5.0
 LOCAL = {"file", "local"}
 
 
@@ -51,7 +55,12 @@ class FsspecMediaStore:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the filesystem and create the folder (or bucket) when it is missing."""
+        """Open the filesystem and create the folder (or bucket) when it is missing.
+
+        Every failure is a one-line StartupError naming `media.url`: fsspec's filesystems
+        raise their own libraries' errors (botocore's for S3), not only OSError.
+        """
+        await self._probe_endpoint()
         try:
             self._fs, self._root = await asyncio.to_thread(self._connect)
         except ImportError as exc:
@@ -59,9 +68,34 @@ class FsspecMediaStore:
                 f"media.url {self.url!r} needs a package that is not installed ({exc}); "
                 "for s3:// install chatcore[s3]"
             ) from None
-        except (OSError, ValueError) as exc:
-            raise StartupError(f"media.url {self.url!r} cannot be used: {exc}") from None
+        except Exception as exc:
+            log.debug("media.url %r cannot be used", self.url, exc_info=True)
+            raise StartupError(f"media.url {self.url!r} cannot be used: {reason(exc)}") from None
         log.info("media stored at %s", self.url)
+
+    async def _probe_endpoint(self) -> None:
+        """Fail at once when `storage_options` names an endpoint that refuses connections:
+        the filesystem itself would retry for half a minute (s3fs and botocore both do)."""
+        options = self.settings.storage_options
+        endpoint = options.get("endpoint_url") or options.get("client_kwargs", {}).get(
+            "endpoint_url"
+        )
+        if not isinstance(endpoint, str):
+            return
+        parts = urlsplit(endpoint)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname, port), PROBE_SECONDS
+            )
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise StartupError(
+                f"cannot connect to the media store at {endpoint} (media.url {self.url!r}): "
+                f"{reason(exc)}"
+            ) from None
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
 
     def _connect(self) -> tuple[Any, str]:
         options = dict(self.settings.storage_options)

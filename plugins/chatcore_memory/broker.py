@@ -36,6 +36,9 @@ class MemoryBroker:
     async def close(self) -> None:
         self._channels.clear()
 
+    async def ping(self) -> None:
+        """Always fine: there is no connection to lose."""
+
     async def publish(self, channel: str, data: bytes) -> None:
         for subscription in self._channels.get(channel, ()):
             try:

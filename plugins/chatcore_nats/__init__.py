@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
-from chatcore_nats.broker import BrokerUnavailable, NatsBroker, NatsSubscription, handles, subject
-from chatcore_nats.settings import NatsBrokerSettings
+from chatcore.lazy import lazy_exports
+from chatcore_nats.settings import NatsBrokerSettings, handles
 
 if TYPE_CHECKING:
     from chatcore.app import App
+    from chatcore_nats.broker import BrokerUnavailable, NatsBroker, NatsSubscription, subject
 
 __all__ = [
+    "EXTRA",
     "BrokerUnavailable",
     "NatsBroker",
     "NatsBrokerSettings",
@@ -27,6 +30,16 @@ __all__ = [
     "chatcore_settings_models",
     "subject",
 ]
+
+EXTRA = Extra("nats", "the NATS broker", {"nats": "nats-py"})
+
+# The broker module imports nats-py: only a config that selects this broker loads it.
+__getattr__ = lazy_exports(
+    __name__,
+    dict.fromkeys(
+        ("BrokerUnavailable", "NatsBroker", "NatsSubscription", "subject"), "chatcore_nats.broker"
+    ),
+)
 
 
 @hookimpl
@@ -38,4 +51,9 @@ def chatcore_settings_models() -> dict[str, type[BaseModel]]:
 def chatcore_broker(app: App) -> NatsBroker | None:
     """A broker for this app when the broker URL's scheme is `nats` (or `tls`); else None."""
     settings = app.settings.section("broker", NatsBrokerSettings)
-    return NatsBroker(settings) if handles(settings.url) else None
+    if not handles(settings.url):
+        return None
+    EXTRA.require()
+    from chatcore_nats.broker import NatsBroker
+
+    return NatsBroker(settings)

@@ -12,7 +12,6 @@ import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client
@@ -20,15 +19,15 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
+from chatcore.failures import reason
 from chatcore.interfaces import Handler
 from chatcore.subscriptions import ChannelSubscription
-from chatcore_nats.settings import NatsBrokerSettings
+from chatcore_nats.settings import NatsBrokerSettings, handles
 
 __all__ = ["BrokerUnavailable", "NatsBroker", "NatsSubscription", "handles", "subject"]
 
 log = logging.getLogger("chatcore.nats")
 
-SCHEMES = ("nats", "tls")
 CONNECT_TIMEOUT_SECONDS = 5.0
 #: How long `subscribe` waits for the server to confirm (a PING round trip).
 SUBSCRIBE_TIMEOUT_SECONDS = 5
@@ -39,11 +38,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
 class BrokerUnavailable(ConnectionError):
     """NATS cannot be reached right now; the publication was not sent."""
-
-
-def handles(url: str) -> bool:
-    """True for the URLs this broker serves: `nats://` (and `tls://`)."""
-    return urlsplit(url.split(",", 1)[0].strip()).scheme.lower() in SCHEMES
 
 
 def subject(prefix: str, channel: str) -> str:
@@ -75,6 +69,7 @@ class NatsBroker:
         # Subject -> this node's handlers, in subscription order, and its NATS subscription.
         self._handlers: dict[str, list[NatsSubscription]] = {}
         self._subs: dict[str, Subscription] = {}
+        self._start_errors: list[Exception] = []  # what nats-py reported while connecting
         self.reconnects = 0
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -98,8 +93,12 @@ class NatsBroker:
                 reconnected_cb=self._on_reconnected,
             )
         except (NatsError, OSError, TimeoutError) as exc:
+            # nats-py says "no servers available"; why is in what it passed to `_on_error`.
+            why = reason(self._start_errors[-1] if self._start_errors else exc)
             where = self.settings.url
-            raise BrokerUnavailable(f"cannot connect to NATS at {where}: {exc}") from exc
+            raise BrokerUnavailable(f"cannot connect to NATS at {where}: {why}") from exc
+        finally:
+            self._start_errors = []
         nc.options["allow_reconnect"] = True
         nc.options["max_reconnect_attempts"] = -1  # never give up: a node outlives outages
         self._nc = nc
@@ -116,13 +115,23 @@ class NatsBroker:
         """True while the connection is up (for health checks and tests)."""
         return self._nc is not None and self._nc.is_connected
 
-    # --- the Broker interface -----------------------------------------------------------------
-
-    async def publish(self, channel: str, data: bytes) -> None:
-        # Core NATS keeps the order of one publisher's messages, so no flush is needed here.
+    def _connection(self) -> Client:
+        """The client, when connected; else raise `BrokerUnavailable`."""
         nc = self._nc
         if nc is None or not nc.is_connected:
             raise BrokerUnavailable(f"not connected to NATS at {self.settings.url}")
+        return nc
+
+    # --- the Broker interface -----------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise `BrokerUnavailable` unless the client is connected (nats-py pings the server
+        itself and notices a connection that stops answering)."""
+        self._connection()
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        # Core NATS keeps the order of one publisher's messages, so no flush is needed here.
+        nc = self._connection()
         try:
             await nc.publish(subject(self.prefix, channel), data)
         except NatsError as exc:
@@ -186,6 +195,8 @@ class NatsBroker:
         return dispatch
 
     async def _on_error(self, exc: Exception) -> None:
+        if self._nc is None:  # still connecting: `start` reports the last of these
+            self._start_errors.append(exc)
         log.debug("NATS: %s", exc)
 
     async def _on_disconnected(self) -> None:

@@ -3,7 +3,8 @@
 Platform "webhook" of the push interface (`chatcore.interfaces.PushAdapter`). On only when
 `[push_webhook] secret` is set (`WebhookSettings`); the receiver verifies each request's
 HMAC-SHA256 signature with that secret (docs/push.md). Endpoints are checked against SSRF
-(`chatcore.ssrf`) before each push.
+(`chatcore.ssrf`) before each push. Needs `chatcore[push-webhook]` (httpx with HTTP/2), imported
+only when it is on.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
-from chatcore_push_webhook.adapter import WebhookAdapter, signature
+from chatcore.lazy import lazy_exports
 from chatcore_push_webhook.settings import WebhookSettings
 
 if TYPE_CHECKING:
     from chatcore.app import App
+    from chatcore_push_webhook.adapter import WebhookAdapter, signature
 
 __all__ = [
+    "EXTRA",
     "WebhookAdapter",
     "WebhookSettings",
     "chatcore_push_adapters",
@@ -31,6 +35,13 @@ __all__ = [
 log = logging.getLogger("chatcore.push")
 
 _OFF_LOGGED = "push_webhook_off_logged"
+
+EXTRA = Extra("push-webhook", "the webhook push adapter", {"httpx": "httpx", "h2": "h2"})
+
+# The adapter's HTTP client loads when the adapter is on: `chatcore --help` loads this package.
+__getattr__ = lazy_exports(
+    __name__, dict.fromkeys(("WebhookAdapter", "signature"), "chatcore_push_webhook.adapter")
+)
 
 
 @hookimpl
@@ -47,4 +58,7 @@ def chatcore_push_adapters(app: App) -> list[WebhookAdapter] | None:
             app.state[_OFF_LOGGED] = True
             log.info("webhook pushes are off: [push_webhook] secret is not set")
         return None
+    EXTRA.require()
+    from chatcore_push_webhook.adapter import WebhookAdapter
+
     return [WebhookAdapter(settings)]

@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
-from chatcore_redis.broker import BrokerUnavailable, RedisBroker, RedisSubscription, handles
-from chatcore_redis.settings import RedisBrokerSettings
+from chatcore.lazy import lazy_exports
+from chatcore_redis.settings import RedisBrokerSettings, handles
 
 if TYPE_CHECKING:
     from chatcore.app import App
+    from chatcore_redis.broker import BrokerUnavailable, RedisBroker, RedisSubscription
 
 __all__ = [
+    "EXTRA",
     "BrokerUnavailable",
     "RedisBroker",
     "RedisBrokerSettings",
@@ -26,6 +29,16 @@ __all__ = [
     "chatcore_broker",
     "chatcore_settings_models",
 ]
+
+EXTRA = Extra("redis", "the Redis broker", {"redis": "redis"})
+
+# The broker module imports redis: only a config that selects this broker loads it.
+__getattr__ = lazy_exports(
+    __name__,
+    dict.fromkeys(
+        ("BrokerUnavailable", "RedisBroker", "RedisSubscription"), "chatcore_redis.broker"
+    ),
+)
 
 
 @hookimpl
@@ -37,4 +50,9 @@ def chatcore_settings_models() -> dict[str, type[BaseModel]]:
 def chatcore_broker(app: App) -> RedisBroker | None:
     """A broker for this app when the broker URL's scheme is `redis` or `rediss`; else None."""
     settings = app.settings.section("broker", RedisBrokerSettings)
-    return RedisBroker(settings) if handles(settings.url) else None
+    if not handles(settings.url):
+        return None
+    EXTRA.require()
+    from chatcore_redis.broker import RedisBroker
+
+    return RedisBroker(settings)

@@ -18,19 +18,19 @@ from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
+from chatcore.failures import reason
 from chatcore.interfaces import Handler
 from chatcore.subscriptions import ChannelSubscription
-from chatcore_redis.settings import RedisBrokerSettings
+from chatcore_redis.settings import RedisBrokerSettings, handles
 
 __all__ = ["BrokerUnavailable", "RedisBroker", "RedisSubscription", "handles"]
 
 log = logging.getLogger("chatcore.redis")
 
-SCHEMES = ("redis", "rediss")
 #: How long `subscribe` waits for Redis to confirm before relying on the next reconnect.
 SUBSCRIBE_TIMEOUT_SECONDS = 5.0
 #: Connecting and single commands (PUBLISH, SUBSCRIBE) give up after this long.
@@ -40,11 +40,6 @@ FIRST_BACKOFF_SECONDS = 0.1
 
 class BrokerUnavailable(ConnectionError):
     """Redis cannot be reached right now; the publication was not sent."""
-
-
-def handles(url: str) -> bool:
-    """True for the URLs this broker serves: `redis://` and `rediss://`."""
-    return urlsplit(url).scheme.lower() in SCHEMES
 
 
 #: A subscription's `channel` is the Redis channel (prefixed) it listens on.
@@ -91,7 +86,9 @@ class RedisBroker:
         except (RedisError, OSError) as exc:
             await self._client.aclose()
             self._client = None
-            raise BrokerUnavailable(f"cannot connect to Redis at {self._where()}: {exc}") from exc
+            raise BrokerUnavailable(
+                f"cannot connect to Redis at {self._where()}: {reason(exc)}"
+            ) from exc
         self._reader = asyncio.create_task(self._run(), name="chatcore-redis-reader")
 
     async def close(self) -> None:
@@ -115,6 +112,13 @@ class RedisBroker:
     def connected(self) -> bool:
         """True while the subscriber connection is up (for health checks and tests)."""
         return self._connected.is_set()
+
+    async def ping(self) -> None:
+        """Raise `BrokerUnavailable` unless the reader's connection is up. No round trip: the
+        reader pings Redis every `ping_interval_seconds` and drops a connection that stops
+        answering."""
+        if not self.connected:
+            raise BrokerUnavailable(f"not connected to Redis at {self._where()}")
 
     # --- the Broker interface -----------------------------------------------------------------
 

@@ -1,16 +1,28 @@
-"""`[broker]` keys of the Redis broker."""
+"""`[broker]` keys of the Redis broker, and which URLs it serves."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import ClassVar
+from urllib.parse import urlsplit
 
-from chatcore.settings import BrokerSettings
+from pydantic import Field, field_validator
 
-__all__ = ["RedisBrokerSettings"]
+from chatcore.settings import BrokerSettings, names_host
+
+__all__ = ["SCHEMES", "RedisBrokerSettings", "handles"]
+
+SCHEMES = ("redis", "rediss")
+
+
+def handles(url: str) -> bool:
+    """True for the URLs this broker serves: `redis://` and `rediss://`."""
+    return urlsplit(url).scheme.lower() in SCHEMES
 
 
 class RedisBrokerSettings(BrokerSettings):
     """`[broker]` with `url = "redis://HOST:PORT/DB"` (or `rediss://` for TLS)."""
+
+    url_schemes: ClassVar[tuple[str, ...] | None] = SCHEMES
 
     channel_prefix: str = Field(
         "",
@@ -31,3 +43,13 @@ class RedisBrokerSettings(BrokerSettings):
         description="Redis: a quiet subscriber connection is pinged this often; no answer within "
         "two intervals counts as a lost connection.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not handles(value):
+            return value  # another broker's URL
+        database = urlsplit(value).path.removeprefix("/")
+        if not names_host(value) or not (database == "" or database.isdigit()):
+            raise ValueError("expected redis://HOST[:PORT][/DB] (or rediss:// for TLS)")
+        return value

@@ -1,4 +1,4 @@
-"""chatcore_rest: the REST API (PROTOCOL.md, "REST API"), a Quart app served by Hypercorn.
+"""chatcore_rest: the REST API (docs/protocol.md), a Quart app served by Hypercorn.
 
 It contributes the `rest` transport to a server node: it listens on `[server] host/port`, serves
 the built-in endpoints (discovery, health, metrics, auth, users, settings, rooms, messages),

@@ -1,4 +1,4 @@
-"""The built-in endpoints of PROTOCOL.md: discovery, health, metrics, auth, the caller, users.
+"""The built-in endpoints of docs/protocol.md: discovery, health, metrics, auth, the caller, users.
 
 Each view is documented by its request/response models (quart-schema) and `api_doc` (errors,
 model-less replies); `register_api` mounts them all on a Quart app.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from quart import Quart, Response, request
@@ -55,7 +55,7 @@ API_PREFIX = "/api/v1"
 #: (an iterable of strings), and /api/v1/info reports the union.
 BASE_FEATURES = ("auth", "settings", "users", "rooms", "messages")
 FEATURES_KEY = "features"
-#: A storage that does not answer a ping in this time counts as down for /healthz.
+#: A storage or broker that does not answer a ping in this time counts as down for /healthz.
 HEALTH_TIMEOUT_SECONDS = 3.0
 MERGE_PATCH = "application/merge-patch+json"
 #: Tokens must not be kept by caches on the way (RFC 6749, 5.1).
@@ -95,15 +95,29 @@ async def get_info() -> Response:
 @document_response(Health)
 @api_doc(errors=(503,))
 async def get_health() -> Response:
-    """Health check: 200 when this node can serve (its storage answers)."""
-    try:
-        await asyncio.wait_for(rest_state().app.storage.ping(), HEALTH_TIMEOUT_SECONDS)
-    except Exception as exc:  # any failure, a timeout included, means "cannot serve"
-        log.warning("health check failed: %s", exc or type(exc).__name__)
+    """Health check: 200 when this node can serve (it reaches its storage and its broker)."""
+    app = rest_state().app
+    answers = await asyncio.gather(
+        _answers("storage", app.storage.ping()), _answers("message broker", app.broker.ping())
+    )
+    down = [name for name, ok in answers if not ok]
+    if down:
         return error_response(
-            ErrorCode.UNAVAILABLE, "The storage cannot be reached; try again later."
+            ErrorCode.UNAVAILABLE,
+            f"The {' and the '.join(down)} cannot be reached; try again later.",
         )
     return json_response({"status": "ok"})
+
+
+async def _answers(name: str, ping: Coroutine[Any, Any, None]) -> tuple[str, bool]:
+    """(name, whether `ping` returned in time); a failure is logged, with its reason, for the
+    operator (the client reads only which part is down)."""
+    try:
+        await asyncio.wait_for(ping, HEALTH_TIMEOUT_SECONDS)
+    except Exception as exc:  # any failure, a timeout included, means "cannot serve"
+        log.warning("health check: the %s is down: %s", name, exc or type(exc).__name__)
+        return name, False
+    return name, True
 
 
 @api_doc(

@@ -33,7 +33,7 @@ log = logging.getLogger("chatcore.rest")
 OPENAPI_PATH = API_PREFIX + "/openapi.json"
 
 _DESCRIPTION = (
-    "The REST part of the chatcore wire contract (PROTOCOL.md). Errors are "
+    "The REST part of the chatcore wire contract (docs/protocol.md). Errors are "
     '`{"error": {"code", "message"}}`. Authenticate with `Authorization: Bearer <access_token>`.'
 )
 

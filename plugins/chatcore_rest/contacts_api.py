@@ -1,4 +1,4 @@
-"""The contacts and blocks endpoints of PROTOCOL.md ("Contacts (friends) and blocks").
+"""The contacts and blocks endpoints of docs/protocol.md ("Contacts (friends) and blocks").
 
 The views stay thin: `chatcore.contacts` decides who may see and answer an invitation (anyone
 but its two users gets `not_found`), enforces blocks and sends the `contact` events; the views

@@ -1,4 +1,4 @@
-"""The push device endpoints of PROTOCOL.md ("Push devices"): registration only.
+"""The push device endpoints of docs/protocol.md ("Push devices"): registration only.
 
 The views stay thin: `chatcore.devices` validates a device per platform, bounds the devices
 per user and hides other users' devices (`not_found`); the views read the request and shape

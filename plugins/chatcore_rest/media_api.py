@@ -1,4 +1,4 @@
-"""The media, profile and sticker endpoints of PROTOCOL.md ("Media", "Stickers", `PATCH /me`).
+"""The media, profile and sticker endpoints of docs/protocol.md ("Media", "Stickers", `PATCH /me`).
 
 Uploads are parsed here, as they arrive (werkzeug's sans-I/O multipart decoder over the body
 stream), and handed to `chatcore.media.upload` as a stream of the `file` part's bytes: nothing
@@ -256,7 +256,7 @@ def _disposition(item: MediaModel) -> str:
 
 
 async def _serve(key: str, content_type: str, size: int, etag: str, disposition: str) -> Response:
-    """Stream a stored file with the headers of PROTOCOL.md, honouring If-None-Match and Range."""
+    """Stream a stored file with docs/protocol.md's headers, honouring If-None-Match and Range."""
     store = media.media_store(rest_state().app)
     headers = {
         "ETag": etag,

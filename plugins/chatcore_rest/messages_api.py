@@ -1,4 +1,4 @@
-"""The messages endpoints of PROTOCOL.md ("Messages"): history, send, edit, delete, read.
+"""The messages endpoints of docs/protocol.md ("Messages"): history, send, edit, delete, read.
 
 The views stay thin: `chatcore.messages` checks membership (an outsider gets `not_found`),
 who may edit or delete, every value and the idempotency of sends (the same path the WebSocket

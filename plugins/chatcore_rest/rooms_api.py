@@ -1,4 +1,4 @@
-"""The rooms endpoints of PROTOCOL.md ("Rooms (dialogs)"): create, list, view, membership.
+"""The rooms endpoints of docs/protocol.md ("Rooms (dialogs)"): create, list, view, membership.
 
 The views stay thin: `chatcore.rooms` checks membership (an outsider gets `not_found`), owner
 powers and every value, and answers with its own errors; the views only read the request and
@@ -53,7 +53,7 @@ def _validated(model: type[M], data: Any) -> M:
 @document_request(CreateRoomRequest)
 @document_response(Room, 201)
 @document_response(Room, 200)
-@api_doc(errors=(400, 401, 404, 413))
+@api_doc(errors=(400, 401, 403, 404, 413))
 async def create_room(identity: Identity) -> Response:
     """Open a direct room (200 with the existing one for the same pair) or create a group room.
 
@@ -99,10 +99,11 @@ async def get_room(identity: Identity, room_id: str) -> Response:
 @requires_auth
 @validate_request(AddMemberRequest)
 @api_doc(
-    errors=(400, 401, 404, 413), replies={204: Reply("The user is a member (now or already).")}
+    errors=(400, 401, 403, 404, 413),
+    replies={204: Reply("The user is a member (now or already).")},
 )
 async def add_member(identity: Identity, room_id: str, data: AddMemberRequest) -> Response:
-    """Add a user to a group room; any member may."""
+    """Add a user to a group room; any member may, but not across a block with them."""
     await rooms.add_member(rest_state().app, identity.user_id, room_id, data.user_id)
     return empty_response(204)
 

@@ -219,7 +219,7 @@ class Health(BaseModel):
 
 
 class Message(BaseModel):
-    """A message (PROTOCOL.md, Messages); a deleted one keeps its seq, with body ""."""
+    """A message (docs/protocol.md, Messages); a deleted one keeps its seq, with body ""."""
 
     id: str
     room_id: str

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
+from chatcore.lazy import lazy_exports
 from chatcore_sql.settings import SqlStorageSettings
-from chatcore_sql.storage import SqlStorage, build_storage
 
 if TYPE_CHECKING:
     import click
     from pydantic import BaseModel
 
     from chatcore.app import App
+    from chatcore_sql.storage import SqlStorage, build_storage
 
-__all__ = ["SqlStorage", "SqlStorageSettings", "build_storage"]
+__all__ = ["EXTRA", "SqlStorage", "SqlStorageSettings", "build_storage"]
+
+#: What a PostgreSQL URL needs (SQLite comes with the base install).
+EXTRA = Extra("postgres", "PostgreSQL storage", {"asyncpg": "asyncpg"})
+
+# SQLAlchemy and Alembic load when storage is built: `chatcore --help` loads this package too.
+__getattr__ = lazy_exports(
+    __name__, dict.fromkeys(("SqlStorage", "build_storage"), "chatcore_sql.storage")
+)
 
 
 @hookimpl
@@ -30,7 +40,10 @@ def chatcore_settings_models() -> dict[str, type[BaseModel]]:
 
 @hookimpl
 def chatcore_storage(app: App) -> SqlStorage | None:
-    return build_storage(app.settings.section("storage", SqlStorageSettings))
+    from chatcore_sql.storage import build_storage
+
+    settings = app.settings.section("storage", SqlStorageSettings)
+    return build_storage(settings, may_migrate=app.may_migrate, config=app.source)
 
 
 @hookimpl

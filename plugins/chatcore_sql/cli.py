@@ -1,26 +1,25 @@
-"""`chatcore db ...`: schema commands of the SQL storage."""
+"""`chatcore db ...`: schema commands of the SQL storage.
+
+Alembic and the storage are imported when a command runs: every `chatcore` command (`--help`
+too) loads this module to list its commands.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from chatcore_sql import migrate
+from chatcore.cli import CommandError, config_option, load_app
+from chatcore.errors import StartupError
 from chatcore_sql.settings import SqlStorageSettings
-from chatcore_sql.storage import SqlStorage, build_storage
+
+if TYPE_CHECKING:
+    from chatcore_sql.storage import SqlStorage
 
 T = TypeVar("T")
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(),
-    envvar="CHATCORE_CONFIG",
-    help="The config file (TOML); default: built-in defaults.",
-)
 
 
 @click.group()
@@ -32,6 +31,7 @@ def db() -> None:
 @config_option
 def upgrade(config_path: str | None) -> None:
     """Migrate the database to the newest schema revision."""
+    from chatcore_sql import migrate
 
     async def run(storage: SqlStorage) -> tuple[str | None, str | None]:
         return await migrate.upgrade(storage.engine, storage.settings.schema)
@@ -47,6 +47,7 @@ def upgrade(config_path: str | None) -> None:
 @config_option
 def current(config_path: str | None) -> None:
     """Show the database's schema revision."""
+    from chatcore_sql import migrate
 
     async def run(storage: SqlStorage) -> str | None:
         return await migrate.current(storage.engine)
@@ -62,31 +63,34 @@ def _run(config_path: str | None, action: Callable[[SqlStorage], Awaitable[T]]) 
     storage = _storage(config_path)
 
     async def main() -> T:
+        from chatcore_sql.engine import reach
+
         await storage.connect()  # not start(): these commands are how an operator migrates
         try:
+            await reach(storage.engine, storage.url)  # out of reach: one line, not a traceback
             return await action(storage)
         finally:
             await storage.close()
 
     try:
         return asyncio.run(main())
+    except StartupError as exc:
+        raise CommandError(str(exc)) from None
     except Exception as exc:
-        raise click.ClickException(_one_line(exc)) from exc
+        raise CommandError(_one_line(exc)) from exc
 
 
 def _storage(config_path: str | None) -> SqlStorage:
-    from chatcore.app import App  # the CLI imports the engine only when it runs
+    from chatcore_sql.storage import build_storage  # the CLI imports the engine when it runs
 
+    app = load_app(config_path)  # a bad config: one line per bad key, exit 2
     try:
-        app = App.from_config(config_path)
         settings = app.settings.section("storage", SqlStorageSettings)
+        storage = build_storage(settings)
     except Exception as exc:
-        raise click.ClickException(_one_line(exc)) from exc
-    storage = build_storage(settings)
+        raise CommandError(_one_line(exc)) from exc
     if storage is None:
-        raise click.ClickException(
-            f"storage.url {settings.url!r} is not a SQLite or PostgreSQL URL"
-        )
+        raise CommandError(f"storage.url {settings.url!r} is not a SQLite or PostgreSQL URL")
     return storage
 
 

@@ -21,6 +21,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from chatcore.errors import StartupError
+from chatcore.failures import reason
 from chatcore_sql.settings import SqlStorageSettings
 
 # An execution option carried by the writer engine; the "begin" listener reads it.
@@ -60,6 +62,28 @@ def create_engine(url: URL, settings: SqlStorageSettings) -> AsyncEngine:
         options["connect_args"] = {"server_settings": {"search_path": settings.schema}}
     # A node outlives database restarts: test a pooled connection before handing it out.
     return create_async_engine(url, pool_pre_ping=True, **options)
+
+
+def describe(url: URL) -> str:
+    """The database of `url` for a message, without credentials: `SQLite database PATH`,
+    `PostgreSQL at HOST:PORT/DB`."""
+    if is_sqlite(url):
+        return f"SQLite database {url.database or ':memory:'}"
+    return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+async def reach(engine: AsyncEngine, url: URL) -> None:
+    """Open (and return to the pool) one connection; a database out of reach, a refused login
+    or a missing database is a one-line StartupError: `cannot connect to PostgreSQL at
+    127.0.0.1:5432/chat: Connection refused`."""
+    try:
+        async with engine.connect():
+            pass
+    except (OSError, DBAPIError) as exc:
+        # The driver's own error says why; SQLAlchemy's wrapper appends the SQL and a link.
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        verb = "open the" if is_sqlite(url) else "connect to"
+        raise StartupError(f"cannot {verb} {describe(url)}: {reason(cause)}") from exc
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:

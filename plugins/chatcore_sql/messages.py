@@ -29,7 +29,7 @@ from chatcore.models import Draft, Message, Stored
 from chatcore_sql import rows
 from chatcore_sql.tables import blocks, messages, room_members, rooms
 
-REF_MAX = 128  # PROTOCOL.md: `ref` is 1 to 128 characters (and the column's size)
+REF_MAX = 128  # docs/protocol.md: `ref` is 1 to 128 characters (and the column's size)
 
 
 # Each answer gets its own exception object: the caller may raise them in different tasks.

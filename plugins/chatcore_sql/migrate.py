@@ -18,15 +18,19 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatcore.errors import StartupError
 from chatcore_sql.engine import writer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Our own version table, so a database shared with another Alembic-managed app stays apart.
 VERSION_TABLE = "chatcore_sql_version"
+#: What a database not at head needs; `SqlStorage` adds the config file when there is one.
+UPGRADE = "run `chatcore db upgrade`"
 
 
-class SchemaNotReady(RuntimeError):
-    """The database is not at the revision this code needs (and auto_migrate is off)."""
+class SchemaNotReady(StartupError):
+    """The database is not at the revision this code needs, and may not be migrated now
+    (`storage.auto_migrate` is off, or an admin command started the app: `app.may_migrate`)."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -60,15 +64,25 @@ async def current(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(current_revision)
 
 
-async def ensure_at_head(engine: AsyncEngine) -> None:
-    """Raise SchemaNotReady unless the database is at head (used when auto_migrate is off)."""
+async def ensure_at_head(
+    engine: AsyncEngine | None, database: str = "the database", advice: str = UPGRADE
+) -> None:
+    """Raise SchemaNotReady unless the database is at head (when it may not be migrated).
+
+    `engine` None stands for a database that does not exist yet (a SQLite file not made);
+    `database` names it in the message, `advice` says what to do.
+    """
+    found = await current(engine) if engine is not None else None
     # Reading the revision scripts is file I/O: keep it off the event loop.
-    found, wanted = await current(engine), await asyncio.to_thread(head)
+    wanted = await asyncio.to_thread(head)
     if found != wanted:
+        if engine is None:
+            state = "does not exist"
+        else:
+            state = "has no chatcore schema" if found is None else f"is at schema revision {found}"
         raise SchemaNotReady(
-            f"the database schema is at revision {found or 'none'} but this version of "
-            f"chatcore_sql needs {wanted}: run `chatcore db upgrade` or set "
-            "storage.auto_migrate = true"
+            f"{database} {state}; this version of chatcore_sql needs schema revision {wanted}: "
+            f"{advice}"
         )
 
 

@@ -31,7 +31,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
+from chatcore.errors import ChatError, ErrorCode, StartupError, bad_request, not_found
+from chatcore.failures import reason
 from chatcore.models import (
     BlockChange,
     ClaimedPush,
@@ -53,12 +54,15 @@ from chatcore.models import (
     Stored,
     User,
 )
-from chatcore_sql import contacts, devices, messages, migrate, push_queue, rooms
+from chatcore_sql import EXTRA as POSTGRES
+from chatcore_sql import contacts, devices, messages, migrate, push_queue, rate_limits, rooms
 from chatcore_sql import media as media_sql
 from chatcore_sql.engine import (
     create_engine,
+    describe,
     is_memory,
     is_sqlite,
+    reach,
     retryable,
     sqlite_path,
     writer,
@@ -85,26 +89,48 @@ _SQLITE_USER_BY_ID = CompiledSql(_USER_BY_ID)
 
 #: How often a SQLite file's WAL is copied into the database (in the background).
 CHECKPOINT_SECONDS = 1.0
+#: How often (by the callers' clock) a node deletes the rate-limit buckets that are full again.
+RATE_LIMIT_PRUNE_MS = 60_000
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def build_storage(settings: SqlStorageSettings) -> SqlStorage | None:
-    """A (not yet started) SqlStorage for `settings.url`, or None for a URL of another kind."""
+def build_storage(
+    settings: SqlStorageSettings, *, may_migrate: bool = True, config: str | None = None
+) -> SqlStorage | None:
+    """A (not yet started) SqlStorage for `settings.url`, or None for a URL of another kind.
+
+    `may_migrate` False: `start()` never changes the schema (`App.may_migrate`); `config` is
+    the config file (`App.source`), named in the advice given when the schema is not ready.
+    """
     url = async_url(settings.url)
-    return SqlStorage(url, settings) if url is not None else None
+    if url is None:
+        return None
+    if url.get_backend_name() == "postgresql":
+        POSTGRES.require()  # else SQLAlchemy fails on `import asyncpg` with a traceback
+    return SqlStorage(url, settings, may_migrate=may_migrate, config=config)
 
 
 class SqlStorage:
     """Storage on SQLAlchemy Core. Build it with `build_storage`; `start()` before use."""
 
-    def __init__(self, url: URL, settings: SqlStorageSettings) -> None:
+    def __init__(
+        self,
+        url: URL,
+        settings: SqlStorageSettings,
+        *,
+        may_migrate: bool = True,
+        config: str | None = None,
+    ) -> None:
         if settings.schema and is_sqlite(url):
             raise ValueError("storage.schema is only supported with PostgreSQL")
         self.url = url
         self.settings = settings
+        #: `start()` migrates only when `auto_migrate` is on and this is True.
+        self.migrates = settings.auto_migrate and may_migrate
+        self._config = config
         self._engine: AsyncEngine | None = None
         self._writer: AsyncEngine | None = None
         self._snapshot: AsyncEngine | None = None
@@ -121,6 +147,7 @@ class SqlStorage:
         #: rooms, not the database, so batches for different rooms overlap their round trips;
         #: half the pool, so reads always find a connection.
         self.write_lanes = 1 if is_sqlite(url) else max(1, min(4, settings.pool_size // 2))
+        self._next_prune_ts = 0  # when `take_token` next deletes full buckets
 
     @property
     def engine(self) -> AsyncEngine:
@@ -134,7 +161,13 @@ class SqlStorage:
         """Create the SQLite file's folder and the engine; no schema work (see `start`)."""
         path = sqlite_path(self.url)
         if path is not None:
-            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            try:
+                await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot open the {describe(self.url)}: cannot make its folder "
+                    f"{path.parent}: {reason(exc)}"
+                ) from exc
         self._engine = create_engine(self.url, self.settings)
         self._writer = writer(self._engine)
         if path is not None:
@@ -154,22 +187,37 @@ class SqlStorage:
         )
 
     async def start(self) -> None:
-        """Connect, then migrate the schema to head (`auto_migrate`) or check it is there.
+        """Connect, then migrate the schema to head (`migrates`) or check it is there.
 
+        Without migrating nothing is created, not even a SQLite file: a missing or older
+        schema raises `migrate.SchemaNotReady`. A database out of reach is a StartupError.
         Migration is start-up work: Alembic loads its few small scripts on the event loop.
         """
+        path = sqlite_path(self.url)
+        if not self.migrates and path is not None and not await asyncio.to_thread(path.exists):
+            await migrate.ensure_at_head(None, describe(self.url), self._advice())
         await self.connect()
         assert self._engine is not None
         try:
-            if self.settings.auto_migrate:
+            await reach(self._engine, self.url)
+            if self.migrates:
                 before, after = await migrate.upgrade(self._engine, self.settings.schema)
                 if before != after:
                     log.info("database schema upgraded from %s to %s", before or "none", after)
             else:
-                await migrate.ensure_at_head(self._engine)
+                await migrate.ensure_at_head(self._engine, describe(self.url), self._advice())
         except BaseException:
             await self.close()
             raise
+
+    def _advice(self) -> str:
+        """What to do about a schema that is not ready (see `migrate.ensure_at_head`)."""
+        # An app built without a file has a source such as "<defaults>": nothing to name.
+        named = self._config and not self._config.startswith("<")
+        advice = f"run `chatcore db upgrade --config {self._config}`" if named else migrate.UPGRADE
+        if not self.settings.auto_migrate:
+            advice += " or set storage.auto_migrate = true"
+        return advice
 
     async def close(self) -> None:
         engine, self._engine, self._writer, self._snapshot = self._engine, None, None, None
@@ -777,6 +825,32 @@ class SqlStorage:
             return await self._sqlite_reader.push_audience(room_ids)
         async with self._read() as conn:
             return await push_queue.audience(conn, room_ids)
+
+    # --- rate limits --------------------------------------------------------------------------
+
+    async def take_token(self, key: str, burst: int, interval_ms: int, now_ts: int) -> int:
+        check_text(key)
+        wait = await self._write_with_retry(
+            lambda conn: rate_limits.take(conn, key, burst, interval_ms, now_ts)
+        )
+        if now_ts >= self._next_prune_ts:
+            self._next_prune_ts = now_ts + RATE_LIMIT_PRUNE_MS
+            await self._prune_rate_limits(now_ts)
+        return wait
+
+    async def return_token(self, key: str, interval_ms: int, now_ts: int) -> None:
+        check_text(key)
+        async with self._write() as conn:
+            await rate_limits.give_back(conn, key, interval_ms, now_ts)
+
+    async def _prune_rate_limits(self, now_ts: int) -> None:
+        """Forget full buckets, in a transaction of its own (it holds no bucket's row while it
+        waits); a failure only leaves them for the next round."""
+        try:
+            async with self._write() as conn:
+                await rate_limits.prune(conn, now_ts)
+        except Exception:
+            log.warning("could not delete full rate-limit buckets", exc_info=True)
 
 
 async def _require_user(conn: AsyncConnection, user_id: str) -> None:

@@ -290,3 +290,15 @@ push_queue = Table(
     Column("due_ts", BigInteger, nullable=False, index=True),
     Column("created_ts", BigInteger, nullable=False),
 )
+
+# --- rate limits -------------------------------------------------------------------------------
+
+# Token buckets shared by the nodes (see `chatcore.interfaces.RateLimitStorage`), one row each:
+# `full_ts`, when the bucket is full again (the generic cell rate algorithm). A row whose
+# `full_ts` has passed is a full bucket, as good as none: those are deleted (its index).
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("full_ts", BigInteger, nullable=False, index=True),
+)

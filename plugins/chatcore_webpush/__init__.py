@@ -2,7 +2,8 @@
 
 Offers the push adapter of platform "webpush" when `[webpush] vapid_private_key` and
 `vapid_subject` are set (`WebPushSettings`), and the `chatcore push vapid-keys` command that
-makes them. Needs `chatcore[push]` (pywebpush, httpx).
+makes them. Needs `chatcore[webpush]` (pywebpush, httpx, cryptography), imported only when
+Web Push is on or the command runs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
 from chatcore_webpush.settings import WebPushSettings
 
@@ -20,7 +22,19 @@ if TYPE_CHECKING:
     from chatcore.app import App
     from chatcore.interfaces import PushAdapter
 
-__all__ = ["WebPushSettings"]
+__all__ = ["EXTRA", "WebPushSettings"]
+
+EXTRA = Extra(
+    "webpush",
+    "Web Push",
+    {
+        "pywebpush": "pywebpush",
+        "http_ece": "http-ece",
+        "httpx": "httpx",
+        "h2": "h2",
+        "cryptography": "cryptography",
+    },
+)
 
 log = logging.getLogger("chatcore.webpush")
 
@@ -40,6 +54,7 @@ def chatcore_push_adapters(app: App) -> list[PushAdapter] | None:
             "`chatcore push vapid-keys`)"
         )
         return None
+    EXTRA.require()
     # Imported here: pywebpush pulls in requests and aiohttp, a quarter of a second that
     # every `chatcore` command would pay otherwise.
     from chatcore_webpush.adapter import WebPushAdapter

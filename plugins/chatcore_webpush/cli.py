@@ -6,8 +6,6 @@ import json
 
 import click
 
-from chatcore_webpush.vapid import generate_private_key, private_key_text, public_key_text
-
 __all__ = ["push"]
 
 EXAMPLE_SUBJECT = "mailto:admin@example.com"
@@ -26,6 +24,11 @@ def vapid_keys(as_json: bool) -> None:
     Keep the private key secret and the same on every node; a new key orphans every existing
     browser subscription (they were made with the old public key).
     """
+    from chatcore_webpush import EXTRA  # keys are made with cryptography: the `webpush` extra
+
+    EXTRA.require()
+    from chatcore_webpush.vapid import generate_private_key, private_key_text, public_key_text
+
     key = generate_private_key()
     private, public = private_key_text(key), public_key_text(key)
     if as_json:

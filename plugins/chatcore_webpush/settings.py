@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, model_validator
 
 from chatcore.settings import Section
-from chatcore_webpush.vapid import load_private_key
 
 __all__ = ["MAX_PLAINTEXT_BYTES", "WebPushSettings"]
 
@@ -71,6 +70,12 @@ class WebPushSettings(Section):
     def _key_and_subject(self) -> WebPushSettings:
         if self.vapid_private_key is None:
             return self
+        # Checked with cryptography, which only the `webpush` extra installs.
+        from chatcore_webpush import EXTRA
+
+        EXTRA.require()
+        from chatcore_webpush.vapid import load_private_key
+
         try:
             load_private_key(self.vapid_private_key.get_secret_value())
         except ValueError as exc:

@@ -2,7 +2,7 @@
 
 It listens on its own address (`[websocket] host`/`port`), separate from the REST API, and
 reports its URL (`public_url`, else `ws://HOST:PORT`) as the `ws_url` of /api/v1/info. It
-speaks the WebSocket part of PROTOCOL.md: the meaning of frames lives in
+speaks the WebSocket part of docs/protocol.md: the meaning of frames lives in
 `chatcore.session`, this plugin carries them.
 """
 
@@ -13,13 +13,18 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from chatcore.hookspecs import hookimpl
+from chatcore.lazy import lazy_exports
 from chatcore_ws.settings import WebSocketSettings
-from chatcore_ws.transport import WebSocketTransport
 
 if TYPE_CHECKING:
     from chatcore.app import App
+    from chatcore_ws.transport import WebSocketTransport
 
 __all__ = ["WebSocketSettings", "WebSocketTransport"]
+
+# The transport (websockets, the session engine) loads when a server builds it: `chatcore
+# --help` loads this package too.
+__getattr__ = lazy_exports(__name__, {"WebSocketTransport": "chatcore_ws.transport"})
 
 
 @hookimpl
@@ -32,4 +37,6 @@ def chatcore_transports(app: App) -> WebSocketTransport | None:
     """The WebSocket server of a server node."""
     if app.settings.role != "server":
         return None
+    from chatcore_ws.transport import WebSocketTransport
+
     return WebSocketTransport(app)

@@ -16,7 +16,7 @@ There is no task and no queue of ours: the protocol's output buffer holds a turn
 transport's write buffer *is* the per-session buffer of unsent data, the kernel drains it in
 order, and `send` never waits. After each write we look at
 `transport.get_write_buffer_size()`: over `send_buffer_bytes` the client is not keeping up, and
-the session is closed with 1013 (PROTOCOL.md item 12; the client reconnects and syncs).
+the session is closed with 1013 (docs/protocol.md item 12; the client reconnects and syncs).
 
 Ordering: every write, including the close frame, goes into the same buffer in call order, so
 the answers to the frames a session handled before a close always precede that close.

@@ -1,4 +1,4 @@
-"""Which browser origins may open a WebSocket session (PROTOCOL.md item 13).
+"""Which browser origins may open a WebSocket session (docs/protocol.md item 13).
 
 Origins are compared by (scheme, host, port), exactly: a browser leaves out a default port
 (`https://chat.example.com`), so `https://chat.example.com:443` names the same origin, but

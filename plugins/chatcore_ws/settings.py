@@ -11,7 +11,7 @@ MIB = 1024 * 1024
 
 
 class WebSocketSettings(Section):
-    """`[websocket]`: the WebSocket listener (PROTOCOL.md, "WebSocket protocol").
+    """`[websocket]`: the WebSocket listener (docs/protocol.md, "WebSocket protocol").
 
     The largest frame a client may send is not set here: it is `[limits] max_frame_bytes`,
     shared with every transport and reported by /api/v1/info.

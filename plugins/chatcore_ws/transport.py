@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from chatcore.app import StartupError
+from chatcore.failures import reason
 from chatcore.session import Session
 from chatcore_ws.connection import WsConnection
 from chatcore_ws.origins import OriginPolicy
@@ -135,7 +136,7 @@ class WebSocketTransport:
         except OSError as exc:
             raise StartupError(
                 f"the WebSocket server cannot listen on {s.host}:{s.port} "
-                f"([websocket] host/port): {exc.strerror or exc}"
+                f"([websocket] host/port): {reason(exc)}"
             ) from None
         sockets = self._server.sockets
         if sockets:

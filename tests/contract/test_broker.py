@@ -93,17 +93,23 @@ async def survives_a_restart(broker: Broker, server: PrivateServer) -> None:
         await broker.publish("chatcore.room.r", b"before")
         assert await before.wait() == [b"before"]
 
+        await broker.ping()
         server.kill()
-        with pytest.raises(ConnectionError):
-            # The outage may need a moment to be noticed; then publish fails fast.
-            deadline = time.monotonic() + RECOVERY_SECONDS
-            while time.monotonic() < deadline:
-                await broker.publish("chatcore.room.r", b"lost")
-                await asyncio.sleep(0.05)
+        for check in (
+            lambda: broker.publish("chatcore.room.r", b"lost"),
+            broker.ping,  # what /healthz asks: the node is not healthy during the outage
+        ):
+            with pytest.raises(ConnectionError):
+                # The outage may need a moment to be noticed; then both fail fast.
+                deadline = time.monotonic() + RECOVERY_SECONDS
+                while time.monotonic() < deadline:
+                    await check()
+                    await asyncio.sleep(0.05)
         after = Inbox()
         await broker.subscribe("chatcore.room.r", after)  # during the outage: no error
         server.start()
         await delivered_again(broker, "chatcore.room.r", after)
+        await broker.ping()  # healthy again
         assert before.items[0] == b"before"
         assert all(item.startswith(b"after") for item in after.items)
     finally:

@@ -5,12 +5,8 @@ settings, the folder made on first start."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,48 +17,8 @@ from chatcore.app import App
 from chatcore.hooks import call_first
 from chatcore.settings import ConfigError
 from chatcore.testing.media_contract import KEY, MediaStoreContract, chunks_of, read_all
-from chatcore.testing.server import free_port
+from chatcore.testing.s3 import s3_options
 from chatcore_fsspec import FsspecMediaSettings, FsspecMediaStore
-
-MOTO_START_SECONDS = 20
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """moto's S3 server on a free loopback port, for the session: a real S3 API over HTTP."""
-    pytest.importorskip("moto.server", reason="moto[server] is in the test extra")
-    pytest.importorskip("s3fs", reason="s3fs is in the test extra")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + MOTO_START_SECONDS
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto's S3 server did not start") from None
-                time.sleep(0.05)  # a process we do not control; bounded by the deadline
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def s3_options(endpoint: str) -> dict[str, Any]:
-    # A region other than us-east-1: creating a bucket there takes a location constraint, as
-    # on AWS itself.
-    return {
-        "endpoint_url": endpoint,
-        "key": "test-key",
-        "secret": "test-secret",
-        "client_kwargs": {"region_name": "eu-central-1"},
-    }
 
 
 def settings_for(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:

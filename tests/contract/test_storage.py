@@ -19,13 +19,14 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 
 import chatcore_sql
 from chatcore.app import App
 from chatcore.contacts import NOT_ACCEPTED
 from chatcore.errors import ChatError
 from chatcore.hooks import call_first
+from chatcore.hookspecs import hookimpl
 from chatcore.models import Draft, Message, Room, Stored
 from chatcore.settings import ConfigError
 from chatcore.testing.services import postgres_url, require_url, unique_name
@@ -201,10 +202,26 @@ def test_urls_map_to_async_drivers(given: str, driver: str) -> None:
     assert url is not None and url.drivername == driver
 
 
+class OtherStorage:
+    """Another storage plugin, which does not say which URLs it serves."""
+
+    @hookimpl
+    def chatcore_storage(self, app: App) -> None:
+        return None
+
+
 @pytest.mark.anyio
 async def test_other_urls_are_left_to_other_plugins() -> None:
     for url in ("memory://", "mysql://u@h/db", "redis://localhost", "not a url"):
-        app = make_app(url)
+        # With chatcore_sql the only storage plugin, such a URL is a config error; beside one
+        # that may serve it, the config is left to that plugin, and chatcore_sql answers None.
+        with pytest.raises(ConfigError, match=r"storage\.url: "):
+            make_app(url)
+        app = App.from_config(
+            overrides={"storage": {"url": url}},
+            entry_points=False,
+            extra_plugins=[chatcore_sql, OtherStorage()],
+        )
         assert await call_first(app.hook.chatcore_storage, app=app) is None
 
 
@@ -562,6 +579,25 @@ async def test_partial_indexes_agree_with_tables(sql_storage: SqlStorage) -> Non
 
 
 @pytest.mark.anyio
+async def test_full_rate_limit_buckets_are_deleted(sql_storage: SqlStorage) -> None:
+    """Rows of buckets that are full again go (the table holds recent attempts only), at most
+    once a minute of the callers' clock; a bucket still refilling stays."""
+    t = 10**12
+
+    async def keys() -> list[str]:
+        async with sql_storage.engine.connect() as conn:
+            found = await conn.execute(select(tables.rate_limits.c.key).order_by("key"))
+            return list(found.scalars())
+
+    assert await sql_storage.take_token("old", 2, 1_000, t) == 0
+    assert await sql_storage.take_token("slow", 2, 3_600_000, t) == 0
+    assert await sql_storage.take_token("new", 2, 1_000, t + 1_000) == 0  # too soon to prune
+    assert await keys() == ["new", "old", "slow"]
+    assert await sql_storage.take_token("newer", 2, 1_000, t + 60_000) == 0
+    assert await keys() == ["newer", "slow"]
+
+
+@pytest.mark.anyio
 async def test_upgrade_reports_revisions_and_is_idempotent(sql_storage: SqlStorage) -> None:
     head = migrate.head()
     assert head is not None
@@ -613,7 +649,8 @@ def cli_group() -> click.Group:
 
 
 def write_config(path: Path, url: str) -> Path:
-    disabled = ", ".join(f'"{name}"' for name in OTHER_PLUGINS)
+    # The memory broker stays: a config whose broker URL no plugin serves is refused.
+    disabled = ", ".join(f'"{name}"' for name in OTHER_PLUGINS if name != "chatcore_memory")
     path.write_text(f'disabled_plugins = [{disabled}]\n[storage]\nurl = "{url}"\n')
     return path
 
@@ -645,18 +682,22 @@ def test_db_commands_report_errors_on_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     missing = tmp_path / "missing.toml"
     result = runner.invoke(cli_group(), ["db", "upgrade", "--config", str(missing)])
-    assert result.exit_code == 1
-    assert result.output == f"Error: {missing}: no such file\n"
+    assert result.exit_code == 2  # a config problem, as for every command
+    assert result.output == f"{missing}: no such file\n"
 
     config = write_config(tmp_path / "broker.toml", "memory://")
     result = runner.invoke(cli_group(), ["db", "current", "--config", str(config)])
-    assert result.exit_code == 1
-    assert result.output == "Error: storage.url 'memory://' is not a SQLite or PostgreSQL URL\n"
+    assert result.exit_code == 2
+    assert result.output == (
+        f"{config}: storage.url: no loaded plugin serves memory:// URLs; expected one of: "
+        "postgres://, postgresql://, postgresql+asyncpg://, sqlite://, sqlite+aiosqlite://\n"
+    )
 
     # A database that cannot be opened: the driver's message, one line, no traceback.
     config = write_config(tmp_path / "bad.toml", sqlite_url(tmp_path / "chat.db" / "x"))
     (tmp_path / "chat.db").write_text("a file where a folder should be")
     result = runner.invoke(cli_group(), ["db", "upgrade", "--config", str(config)])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+    assert result.output.startswith("error: cannot open the SQLite database ")
+    assert result.output.count("\n") == 1
     assert "Traceback" not in result.output

@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end messaging suite (black-box, against PROTOCOL.md only).
+"""Fixtures of the end-to-end messaging suite (black-box, against docs/protocol.md only).
 
 With `CHATCORE_TEST_CLUSTER=redis` (or `nats`) the server fixtures (`server`, `server_factory`,
 `fast_server`, `limited_server`) start a 2-node cluster instead of one embedded node: a fresh
@@ -96,7 +96,7 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess | Clu
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "crash: kills a server process with SIGKILL and restarts it (PROTOCOL.md, Guarantees)",
+        "crash: kills a server process with SIGKILL and restarts it (docs/protocol.md, Guarantees)",
     )
     config.addinivalue_line(
         "markers", "cluster_skip(reason): skipped under CHATCORE_TEST_CLUSTER, with the reason"

@@ -7,21 +7,20 @@
         message = await alice.send_rest(room["id"], "hi")
 
 Everything a Crowd opens (the HTTP client, every WebSocket session) is closed when it ends.
-Only what PROTOCOL.md says is used: these tests are black-box.
+Only what docs/protocol.md says is used: these tests are black-box.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from chatcore.testing.server import TIMEOUT_SCALE, ServerProcess
-from chatcore.testing.services import postgres_url, require_url, unique_name
+from chatcore.testing.services import postgres_storage_section as postgres_storage_section
 from chatcore.testing.users import PASSWORD, TestUser, unique_username
 from chatcore.testing.wsclient import WSClient, new_ref
 
@@ -152,6 +151,12 @@ class Person:
         return int((await self.room(room_id))["unread"])
 
 
+async def befriend(a: Person, b: Person) -> None:
+    """Make `a` and `b` contacts: `a` invites, `b` accepts."""
+    invitation = expect(await a.post("/contacts/invitations", {"user_id": b.id}), 201)
+    expect(await b.post(f"/contacts/invitations/{invitation['id']}/accept"), 200)
+
+
 class Crowd:
     """People on one server, and every session they open; all closed at the end."""
 
@@ -205,26 +210,3 @@ def first_difference(seqs: list[int], expected: list[int]) -> str:
             return f"at index {index}: got seq {got}, expected {want} (around: {around})"
     return f"got {len(seqs)} seqs, expected {len(expected)}"
 
-
-@contextmanager
-def postgres_storage_section() -> Iterator[dict[str, Any]]:
-    """A `[storage]` section on the test PostgreSQL server, in a fresh schema dropped at the
-    end. Skips when PostgreSQL is absent (fails with CHATCORE_REQUIRE_SERVICES=1)."""
-    url = postgres_url()
-    require_url("PostgreSQL", url)
-    schema = unique_name("e2e")
-    try:
-        yield {"url": url, "schema": schema}
-    finally:
-        asyncio.run(_drop_schema(url, schema))
-
-
-async def _drop_schema(url: str, schema: str) -> None:
-    import asyncpg  # the `postgres` extra; only needed when PostgreSQL is there
-
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()

@@ -1,4 +1,4 @@
-"""Bad frames after `ready` (PROTOCOL.md WebSocket item 10) in the messaging frame types:
+"""Bad frames after `ready` (docs/protocol.md WebSocket item 10) in the messaging frame types:
 each answers `error` `bad_request` (with the ref when one could be read), stores nothing, and
 the session goes on."""
 

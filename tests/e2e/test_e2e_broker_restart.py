@@ -1,11 +1,14 @@
 """Two real node processes sharing a PostgreSQL schema and a private broker server (Redis, then
-NATS) that dies and comes back mid-run (PROTOCOL.md, "Guarantees": the broker is a hint,
+NATS) that dies and comes back mid-run (docs/protocol.md, "Guarantees": the broker is a hint,
 storage is the truth).
 
 While the broker is gone, sends are still acknowledged (stored); live delivery to the other
 node may be lost. Once the broker is back on the same port, the nodes reconnect by themselves
 and live delivery resumes; a client that syncs from its last gap-free seq ends with every
 acknowledged message exactly once, seqs 1..N.
+
+A node that cannot reach its broker is not healthy: its /healthz answers 503 while the broker
+is gone, and 200 again once it is back.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
-from e2e_support import NO_FLOOD_CONTROL, Crowd, Json, Person, first_difference
+from e2e_support import HTTP_TIMEOUT, NO_FLOOD_CONTROL, Crowd, Json, Person, first_difference
 
 from chatcore.testing.brokers import PrivateServer, nats_server, redis_server, running
 from chatcore.testing.server import TIMEOUT_SCALE, ServerProcess
@@ -177,3 +181,40 @@ async def test_delivery_recovers_after_a_broker_restart_and_nothing_acked_is_los
 def on(node: ServerProcess, person: Person) -> Person:
     """The same user, talking to another node."""
     return Person(person.user, person.http, node.api)
+
+
+async def health_turns(http: httpx.AsyncClient, node: ServerProcess, status: int) -> httpx.Response:
+    """The first /healthz answer with `status`, asked every 50 ms (the broker's outage and
+    return are noticed by the node on its own schedule); fails after RECOVERY_SECONDS."""
+    deadline = asyncio.get_running_loop().time() + RECOVERY_SECONDS
+    while True:
+        reply = await http.get(node.base_url + "/healthz")
+        if reply.status_code == status:
+            return reply
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"/healthz still answers {reply.status_code} {reply.text}, not {status}"
+        )
+        await asyncio.sleep(0.05)
+
+
+async def test_healthz_is_unavailable_while_the_broker_is_down(
+    broker: tuple[PrivateServer, dict[str, Any]], server_factory: Callable[..., ServerProcess]
+) -> None:
+    server, section = broker
+    node = server_factory(broker=section)
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        reply = await http.get(node.base_url + "/healthz")
+        assert (reply.status_code, reply.json()) == (200, {"status": "ok"})
+
+        server.kill()
+        reply = await health_turns(http, node, 503)
+        assert reply.json() == {
+            "error": {
+                "code": "unavailable",
+                "message": "The message broker cannot be reached; try again later.",
+            }
+        }
+
+        server.start()
+        reply = await health_turns(http, node, 200)
+        assert reply.json() == {"status": "ok"}

@@ -1,5 +1,5 @@
 """Three real node processes as one service: shared PostgreSQL schema, shared broker (Redis,
-then NATS), same auth secret, shared media folder (PROTOCOL.md, "Guarantees").
+then NATS), same auth secret, shared media folder (docs/protocol.md, "Guarantees").
 
 Clients on different nodes exchange messages, typing, receipts and presence; a group room with
 members on three nodes gets every message once, in order; a logout on one node closes that

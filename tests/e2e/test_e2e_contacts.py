@@ -1,4 +1,4 @@
-"""Contacts and blocks with live WebSocket events (PROTOCOL.md "Contacts (friends) and blocks",
+"""Contacts and blocks with live WebSocket events (docs/protocol.md "Contacts (friends) and blocks",
 WebSocket items 7 and 8), black-box against a real server process.
 
 `contact` events reach every session of both users, `user` being the other party as the

@@ -1,4 +1,4 @@
-"""The crash test (PROTOCOL.md "Guarantees", WebSocket items 2 and 4): a node is killed with
+"""The crash test (docs/protocol.md "Guarantees", WebSocket items 2 and 4): a node is killed with
 SIGKILL while a client has a window of sends in flight, and restarted on the same ports and
 data folder. A client that resends every ref it saw no ack for and syncs from its last seen
 seqs must end with every message exactly once, in seq order; no acknowledged message may be

@@ -1,4 +1,4 @@
-"""Typing, read receipts and presence over WebSocket (PROTOCOL.md WebSocket items 5-7),
+"""Typing, read receipts and presence over WebSocket (docs/protocol.md WebSocket items 5-7),
 black-box against a real server process."""
 
 from __future__ import annotations

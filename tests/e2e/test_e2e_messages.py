@@ -1,4 +1,4 @@
-"""Messages over REST (PROTOCOL.md "Messages", "Idempotency"), and the events they cause,
+"""Messages over REST (docs/protocol.md "Messages", "Idempotency"), and the events they cause,
 black-box against a real server process."""
 
 from __future__ import annotations

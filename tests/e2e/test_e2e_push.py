@@ -23,7 +23,7 @@ import pytest
 from conftest import start_service
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from e2e_support import Crowd, Person, expect
+from e2e_support import Crowd, Person, befriend, expect
 
 from chatcore.testing.push_receiver import PushReceiver, Received
 from chatcore.testing.server import TIMEOUT_SCALE, ServerProcess
@@ -102,11 +102,6 @@ async def send(ws: WSClient, room_id: str, body: str) -> dict[str, Any]:
     return message
 
 
-async def befriend(a: Person, b: Person) -> None:
-    invitation = expect(await a.post("/contacts/invitations", {"user_id": b.id}), 201)
-    expect(await b.post(f"/contacts/invitations/{invitation['id']}/accept"), 200)
-
-
 async def until_online(observer: Person, contact: Person) -> None:
     """Wait until the observer's node reports `contact` online (presence crosses nodes in a
     cluster; the sender's node must know before it decides who is offline)."""
@@ -162,6 +157,27 @@ async def test_a_member_online_on_any_node_gets_no_push(
             assert push["direct"] is False and push["mention"] is False
         # Both messages' pushes were decided and queued together with carol's, which came.
         assert receiver.count("/online-bob") == 0
+
+
+async def test_a_blocker_gets_no_push_of_the_blocked_users_group_messages(
+    server: ServerProcess, receiver: PushReceiver
+) -> None:
+    async with Crowd(server) as crowd:
+        blocker, blocked, carol = await crowd.people(3)
+        for person, path in ((blocker, "/blocker"), (blocked, "/blocked"), (carol, "/carol")):
+            await webhook_device(person, receiver, path)
+        room = await carol.group("team", [blocker, blocked])
+        expect(await blocker.post("/blocks", {"user_id": blocked.id}), 204)
+        # Nobody has a session: every other member is offline, for every node.
+        message = await blocked.send_rest(room["id"], "hey @" + blocker.user.username)
+        assert verified(await receiver.next("/carol"))["message_id"] == message["id"]
+        # Decided and queued with carol's, which came.
+        assert receiver.count("/blocker") == 0
+        # The blocked user is not told: the blocker's messages notify them as before.
+        message = await blocker.send_rest(room["id"], "hello")
+        for path in ("/blocked", "/carol"):
+            assert verified(await receiver.next(path))["message_id"] == message["id"]
+        assert receiver.count("/blocker") == 0
 
 
 async def test_a_gone_device_is_removed(server: ServerProcess, receiver: PushReceiver) -> None:

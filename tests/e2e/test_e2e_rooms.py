@@ -1,4 +1,4 @@
-"""Rooms over REST and their `room` events over WebSocket (PROTOCOL.md "Rooms (dialogs)",
+"""Rooms over REST and their `room` events over WebSocket (docs/protocol.md "Rooms (dialogs)",
 "Conventions: Visibility", WebSocket item 8), black-box against a real server process."""
 
 from __future__ import annotations

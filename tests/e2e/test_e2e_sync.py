@@ -1,4 +1,4 @@
-"""Catch-up after reconnect (PROTOCOL.md WebSocket items 1 and 4), black-box against a real
+"""Catch-up after reconnect (docs/protocol.md WebSocket items 1 and 4), black-box against a real
 server process."""
 
 from __future__ import annotations

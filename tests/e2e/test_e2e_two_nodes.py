@@ -1,4 +1,4 @@
-"""Two nodes sharing one PostgreSQL storage (PROTOCOL.md "Conventions": seqs have no gaps and
+"""Two nodes sharing one PostgreSQL storage (docs/protocol.md "Conventions": seqs have no gaps and
 no reuse "also across several server nodes"; "Idempotency"; WebSocket item 4).
 
 Live delivery between nodes needs a shared broker (Redis or NATS); these nodes keep the

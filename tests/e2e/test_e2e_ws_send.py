@@ -1,4 +1,4 @@
-"""Sending and delivery over WebSocket (PROTOCOL.md WebSocket items 2 and 3, "Idempotency"),
+"""Sending and delivery over WebSocket (docs/protocol.md WebSocket items 2 and 3, "Idempotency"),
 black-box against a real server process."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A client in another language, written only from PROTOCOL.md, works against a real server:
+"""A client in another language, written only from docs/protocol.md, works against a real server:
 `examples/js-client/chat.mjs` (Node, no dependencies)."""
 
 from __future__ import annotations
