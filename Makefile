@@ -11,7 +11,8 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # The package itself is installed editable on top of the locked set, without resolving again.
 INSTALL_PROJECT := $(PIP) install --no-deps --no-build-isolation -e .
-# pytest workers (pytest-xdist): e2e modules start server processes that mostly wait on I/O,
+# pytest workers (pytest-xdist), each taking whole files (--dist loadfile: a module starts its
+# server once). e2e modules start server processes that mostly wait on I/O,
 # so two per core keeps a 2-core machine busy.
 TEST_WORKERS ?= 4
 
@@ -37,18 +38,15 @@ $(VENV)/.test-installed: requirements/test.txt pyproject.toml | $(BIN)/python
 serve: install
 	$(BIN)/chatcore serve --config config/server.toml
 
+# One pytest session: unit, contract and end-to-end tests, the core protocol suites of tests/e2e
+# also on 2-node PostgreSQL + Redis and PostgreSQL + NATS clusters (CHATCORE_TEST_DEPLOYMENTS,
+# see tests/e2e/conftest.py).
 test: install-test lint typecheck
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
-	$(MAKE) test-cluster
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# The core protocol suites again, each on a 2-node cluster (PostgreSQL + Redis, then
-# PostgreSQL + NATS) with consecutive clients on different nodes. Only the core modules: the
-# whole tests/e2e twice would add minutes on a 2-core machine.
-CLUSTER_SUITES := $(addprefix tests/e2e/test_e2e_,ws_send.py sync.py messages.py rooms.py live.py crash.py push.py)
-
+# Only the core protocol suites, only on the clusters.
 test-cluster: install-test
-	CHATCORE_TEST_CLUSTER=redis $(BIN)/python -m pytest -n $(TEST_WORKERS) $(CLUSTER_SUITES) -q
-	CHATCORE_TEST_CLUSTER=nats $(BIN)/python -m pytest -n $(TEST_WORKERS) $(CLUSTER_SUITES) -q
+	CHATCORE_TEST_DEPLOYMENTS=redis,nats $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m core_suite tests/e2e -q
 
 # The lock files, from pyproject.toml's ranges (uv is fetched into a tool venv of its own).
 # test.txt is resolved first and constrains serve.txt, so both agree on every shared package.
@@ -64,7 +62,7 @@ lock:
 test-latest:
 	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/python -m pip --quiet install --upgrade -e ".[test]"
-	.venv-latest/bin/python -m pytest -n $(TEST_WORKERS)
+	.venv-latest/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # chatcore against a bare Python relay and a Node relay, same run (about 3.5 minutes; needs node
 # and taskset; PostgreSQL for the storage rows). Results land in bench/results/.

@@ -335,6 +335,11 @@ class Hub:
             if user_id != skip and user_id not in hidden:
                 session.deliver(room_id, None, envelope.event)
 
+    def released_seq(self, room_id: str) -> int:
+        """The highest seq of the room this node has released to its sessions (-1: none)."""
+        order = self._orders.get(room_id)
+        return -1 if order is None or order.last is None else order.last
+
     def _order_of(self, room_id: str) -> RoomOrder:
         order = self._orders.get(room_id)
         if order is None:

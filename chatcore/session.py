@@ -55,6 +55,7 @@ class Session:
         "_commits",
         "_refused_in_a_row",
         "_sync_buffer",
+        "_synced_up_to",
         "_typing_bucket",
         "app",
         "closed_code",
@@ -80,6 +81,8 @@ class Session:
         self.closed_code: int | None = None
         self.rooms: set[str] = set()  # rooms whose events reach this session (kept by the hub)
         self._sync_buffer: list[tuple[str, int, bytes]] | None = None  # set while syncing
+        # Per room, the highest seq a finished catch-up sent, until a live event passes it.
+        self._synced_up_to: dict[str, int] | None = None
         self._before_ready: list[bytes] | None = []  # events that arrive before `ready` is sent
         self._bucket = TokenBucket(rate_per_second, rate_burst)
         self._typing_bucket: TokenBucket | None = None
@@ -117,23 +120,48 @@ class Session:
         if self._before_ready is not None:
             self._before_ready.append(data)
             return
-        if self._sync_buffer is not None and room_id is not None and seq is not None:
-            self._sync_buffer.append((room_id, seq, data))
-            if len(self._sync_buffer) > SYNC_BUFFER_MAX:
-                self.close(CLOSE_TRY_AGAIN_LATER, "too far behind; reconnect and sync")
-            return
+        if room_id is not None and seq is not None:
+            if self._sync_buffer is not None:
+                self._sync_buffer.append((room_id, seq, data))
+                if len(self._sync_buffer) > SYNC_BUFFER_MAX:
+                    self.close(CLOSE_TRY_AGAIN_LATER, "too far behind; reconnect and sync")
+                return
+            if self._synced_up_to is not None and self._already_synced(room_id, seq):
+                return
         self.conn.send(data)
+
+    def _already_synced(self, room_id: str, seq: int) -> bool:
+        """True for a live message the last catch-up already sent. A catch-up reads storage,
+        where a message is visible before its live event has crossed the broker, so that event
+        may come after `synced`. Rooms release in seq order: the first live seq above the
+        synced one ends the check for its room."""
+        assert self._synced_up_to is not None
+        floor = self._synced_up_to.get(room_id)
+        if floor is None:
+            return False
+        if seq <= floor:
+            return True
+        del self._synced_up_to[room_id]
+        if not self._synced_up_to:
+            self._synced_up_to = None
+        return False
 
     def begin_sync(self) -> None:
         self._sync_buffer = []
 
     def end_sync(self, synced: dict[str, int]) -> None:
-        """Send the live message events held back during a sync, skipping those whose seq the
-        catch-up already covered (at or below the room's value in `synced`)."""
+        """Send the live message events held back during a sync, and from now on skip those
+        whose seq the catch-up already covered (at or below the room's value in `synced`)."""
         held, self._sync_buffer = self._sync_buffer or [], None
+        # Only rooms whose catch-up went past what this node has released live can still see
+        # a live event the catch-up already sent (most rooms have nothing of the kind).
+        released = self.app.hub.released_seq
+        ahead = {room: seq for room, seq in synced.items() if seq > released(room)}
+        if ahead:
+            self._synced_up_to = {**(self._synced_up_to or {}), **ahead}
         for room_id, seq, data in held:
             if seq > synced.get(room_id, -1):
-                self.conn.send(data)
+                self.deliver(room_id, seq, data)
 
     def await_commit(self, ref: str, commit: asyncio.Future[Stored]) -> None:
         """Answer `ref` with its ack (or error) once `commit` resolves."""

@@ -27,7 +27,7 @@ from typing import Any
 from chatcore.testing.server import ServerProcess, server_config
 from chatcore.testing.services import nats_url, redis_url, unique_name
 
-#: Brokers a test cluster can run on (`CHATCORE_TEST_CLUSTER`).
+#: Brokers a test cluster can run on (the cluster deployments of tests/e2e).
 KINDS = ("redis", "nats")
 #: Short presence timings, so an offline node's users go offline within a test's wait.
 PRESENCE = {"heartbeat_seconds": 0.3, "ttl_seconds": 1.0}

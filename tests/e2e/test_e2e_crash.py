@@ -20,7 +20,7 @@ from e2e_support import NO_FLOOD_CONTROL, Crowd, Json, Person, expect, first_dif
 from chatcore.testing.server import ServerProcess
 from chatcore.testing.wsclient import WAIT, Closed, WSClient, new_ref
 
-pytestmark = [pytest.mark.anyio, pytest.mark.e2e, pytest.mark.crash]
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e, pytest.mark.core_suite, pytest.mark.crash]
 
 WINDOW = 20  # sends in flight at once
 ACKS_BEFORE_KILL = 300

@@ -9,7 +9,7 @@ from e2e_support import Crowd
 from chatcore.testing.server import ServerProcess
 from chatcore.testing.wsclient import WSClient
 
-pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e, pytest.mark.core_suite]
 
 
 async def room_barrier(sender: WSClient, room_id: str, sessions: list[WSClient]) -> None:

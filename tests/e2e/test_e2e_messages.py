@@ -11,7 +11,7 @@ from e2e_support import Crowd, Json, Person, expect
 from chatcore.testing.server import ServerProcess
 from chatcore.testing.wsclient import new_ref
 
-pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e, pytest.mark.core_suite]
 
 MESSAGE_FIELDS = {"id", "room_id", "seq", "sender_id", "ref", "kind", "body", "ts", "deleted"}
 

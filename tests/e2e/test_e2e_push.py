@@ -1,5 +1,5 @@
-"""Pushes to members with no live session, end to end: a real server (or, with
-CHATCORE_TEST_CLUSTER, a 2-node cluster), real webhook and Web Push adapters, and a real HTTP
+"""Pushes to members with no live session, end to end: a real server (and a 2-node cluster on
+each cluster deployment, see conftest.py), real webhook and Web Push adapters, and a real HTTP
 server on loopback standing in for where the pushes go (`chatcore.testing.push_receiver`).
 
 The server polls its push queue only every 30 s here, so a push that arrives within the tests'
@@ -29,7 +29,7 @@ from chatcore.testing.push_receiver import PushReceiver, Received
 from chatcore.testing.server import TIMEOUT_SCALE, ServerProcess
 from chatcore.testing.wsclient import WSClient
 
-pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e, pytest.mark.core_suite]
 
 SECRET = "push-e2e-secret"
 VAPID = ec.generate_private_key(ec.SECP256R1())
@@ -61,7 +61,9 @@ def push_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PushRecei
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, push_service: PushReceiver) -> Iterator[Any]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, push_service: PushReceiver, deployment: str
+) -> Iterator[Any]:
     overrides = {
         "push": {"poll_seconds": 30, "retry_base_seconds": 0.05, "retry_max_seconds": 0.2},
         "push_webhook": {
@@ -76,7 +78,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, push_service: PushReceiver)
             "ca_file": push_service.ca_file,
         },
     }
-    with start_service(tmp_path_factory.mktemp("push"), overrides) as running:
+    with start_service(tmp_path_factory.mktemp("push"), deployment, overrides) as running:
         yield running
 
 

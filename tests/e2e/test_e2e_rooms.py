@@ -11,7 +11,7 @@ from e2e_support import Crowd, Json, error_code, expect
 from chatcore.testing.server import ServerProcess
 from chatcore.testing.wsclient import WSClient
 
-pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e, pytest.mark.core_suite]
 
 ROOM_FIELDS = {"id", "kind", "name", "member_ids", "owner_id", "last_seq", "unread"}
 

@@ -11,7 +11,7 @@ from e2e_support import Crowd, Json, expect, first_difference, ready_seqs
 from chatcore.testing.server import ServerProcess
 from chatcore.testing.wsclient import WAIT, WSClient, new_ref
 
-pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e, pytest.mark.core_suite]
 
 #: Edits are selected by "made after since_ts" in milliseconds; waiting a few milliseconds
 #: makes the server's clock move past a timestamp the test took (time, not an event).

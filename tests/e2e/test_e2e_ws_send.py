@@ -12,7 +12,7 @@ from e2e_support import Crowd, Json, first_difference
 from chatcore.testing.server import ServerProcess
 from chatcore.testing.wsclient import WAIT, WSClient, new_ref
 
-pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e, pytest.mark.core_suite]
 
 
 def of_room(room_id: str) -> Callable[[Json], bool]:
