@@ -41,6 +41,7 @@ def setup_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Third-party access logs are chatty at INFO; our own loggers say what matters.
-    for noisy in ("hypercorn.access", "websockets.server", "aiosqlite"):
+    # Third-party access logs (and Alembic's set-up chatter) are chatty at INFO; our own loggers
+    # say what matters ("database schema upgraded from 0006 to 0007").
+    for noisy in ("hypercorn.access", "websockets.server", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

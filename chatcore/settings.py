@@ -424,7 +424,9 @@ def _problems(exc: ValidationError, cls: type[BaseModel] | None = None) -> list[
         shown = "" if hidden else f" (got {_redacted(got)!r})"
         env = ENV_PREFIX + "__".join(loc).upper()
         origin = f" [from ${env}]" if env in os.environ else ""
-        problems.append(f"{key}: {err['msg']}{shown}{origin}")
+        # A validator's ValueError reads "Value error, <its message>": the message is enough.
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{key}: {message}{shown}{origin}")
     return problems
 
 
