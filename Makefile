@@ -61,7 +61,8 @@ lock:
 # pip before it breaks us).
 test-latest:
 	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
-	.venv-latest/bin/python -m pip --quiet install --upgrade -e ".[test]"
+	.venv-latest/bin/python -m pip --quiet install --upgrade -r requirements/build.in
+	.venv-latest/bin/python -m pip --quiet install --upgrade --no-build-isolation -e ".[test]"
 	.venv-latest/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # chatcore against a bare Python relay and a Node relay, same run (about 3.5 minutes; needs node
