@@ -37,12 +37,13 @@ from chatcore.settings import (
     plugin_lists,
     read_config_file,
 )
+from chatcore.state import State
 from chatcore.writer import MessageWriter
 
 #: How long a thread may hold the interpreter lock while another waits for it (see `serve`).
 SWITCH_INTERVAL_SECONDS = 0.0005
 
-log = logging.getLogger("chatcore")
+log = logging.getLogger(__name__)
 
 
 class App:
@@ -62,7 +63,8 @@ class App:
         self.push: PushDispatcher | None = None  # while push adapters are configured
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started: list[Any] = []  # what to close, in start order
-        self.state: dict[str, Any] = {}  # a place for plugins to keep per-app objects
+        #: Per-app objects of the core and plugins, by typed key (`chatcore.state`).
+        self.state = State()
         #: False while started by an admin command: no backend may change a schema (see
         #: `start`). Storage plugins read it when they build their backend.
         self.may_migrate = True

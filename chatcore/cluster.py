@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import orjson
 
-log = logging.getLogger("chatcore.cluster")
+log = logging.getLogger(__name__)
 
 #: Broker channel of presence deltas, snapshots, hellos and byes between nodes.
 PRESENCE_CHANNEL = "chatcore.presence"

@@ -30,12 +30,13 @@ Rules (docs/protocol.md "Contacts (friends) and blocks", plus the decisions writ
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
+from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
+from chatcore.state import StateKey
 from chatcore.wire import encode
 
 if TYPE_CHECKING:
@@ -52,11 +53,9 @@ YOU_BLOCKED = "You have blocked this user; unblock them first."
 
 #: Rooms remembered per node for the check of typing (see `check_send`).
 ROOM_CACHE_MAX = 50_000
-_ROOM_CACHE_KEY = "chatcore.contacts.direct_pairs"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+_ROOM_CACHE_KEY: StateKey[OrderedDict[str, tuple[str, ...] | None]] = StateKey(
+    "chatcore.contacts.direct_pairs"
+)
 
 
 def _forbidden(message: str) -> ChatError:
@@ -317,9 +316,7 @@ async def check_send(app: App, sender_id: str, room_id: str) -> None:
     after its room's first; one for a direct room costs one lookup of the pair's blocks.
     A room the sender is not in is left to the caller.
     """
-    cache: OrderedDict[str, tuple[str, ...] | None] = app.state.setdefault(
-        _ROOM_CACHE_KEY, OrderedDict()
-    )
+    cache = app.state.setdefault(_ROOM_CACHE_KEY, OrderedDict())
     if room_id in cache:
         cache.move_to_end(room_id)
         pair = cache[room_id]

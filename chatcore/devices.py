@@ -1,7 +1,8 @@
 """Push devices: registering, listing and removing where a user's notifications go.
 
 Transports stay thin: they call these functions with the acting user and the request's values
-(any JSON types) and shape the reply. Sending pushes is not here (a later release).
+(any JSON types) and shape the reply. Sending to these devices is not here: `chatcore.push_routing`
+queues the pushes and `chatcore.push_dispatch` sends them through the adapters (docs/push.md).
 
 Rules (docs/protocol.md "Push devices", plus the decisions written here):
 - `platform` is "webpush", "fcm", "apns" or "webhook". "webpush" takes `endpoint` (an https
@@ -22,11 +23,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import time
 import uuid
 from typing import TYPE_CHECKING, get_args
 from urllib.parse import urlsplit
 
+from chatcore.clock import now_ms
 from chatcore.errors import bad_request, not_found
 from chatcore.models import Device, DevicePlatform, WebPushKeys
 
@@ -53,10 +54,6 @@ _FIELDS: dict[str, frozenset[str]] = {
     "apns": frozenset({"token"}),
     "webhook": frozenset({"endpoint"}),
 }
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # --- validation -------------------------------------------------------------------------------

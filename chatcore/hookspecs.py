@@ -19,6 +19,11 @@ Two kinds of hooks:
 An exception raised by a provider stops start-up with a clear error. Observers
 (`chatcore_message_stored`, `chatcore_user_registered`, `chatcore_client_event`) are isolated:
 a failing one is logged and the rest still run.
+
+Hook wrappers (`@hookimpl(wrapper=True)` or `hookwrapper=True`) are refused when a plugin is
+registered: implementations may be async and are called one at a time, so there is no single
+call for a wrapper to wrap. For the same reason pluggy's `add_hookcall_monitoring` sees no
+calls; `CHATCORE_TRACE_HOOKS=1` logs each implementation's plugin and time instead.
 """
 
 from __future__ import annotations

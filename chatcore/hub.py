@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from chatcore.interfaces import Subscription
     from chatcore.session import Session
 
-log = logging.getLogger("chatcore.hub")
+log = logging.getLogger(__name__)
 
 #: Broker channel announcing ended logins: `{"login_id": ...}`. Every node closes that login's
 #: sessions with 4401 and stops accepting its access tokens.

@@ -3,7 +3,8 @@
 A backend is any object with these methods; it is built by its plugin's provider hook (see
 `chatcore.hookspecs`). Every method that may wait on I/O is a coroutine and must never block
 the event loop: run blocking work (hashing, file I/O, a synchronous driver) in a worker thread.
-Later areas (rooms, messages, media, push) add their methods here as they are built.
+`Storage` joins its own methods (users, rooms, messages) and one protocol per further area;
+`PushAdapter` is what sends a push to one platform (webhook, Web Push, FCM, APNs: docs/push.md).
 """
 
 from __future__ import annotations

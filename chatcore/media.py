@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
-from chatcore.rooms import now_ms
+from chatcore.state import StateKey
 
 if TYPE_CHECKING:
     from chatcore.app import App
@@ -77,7 +78,7 @@ CHUNK_BYTES = 256 * 1024
 FILENAME_MAX = 255
 #: Images decoded at once per node (each may take width x height x 4 bytes of memory).
 IMAGE_WORKERS = 2
-_SLOTS_KEY = "chatcore.media.image_slots"
+_SLOTS_KEY = StateKey[asyncio.Semaphore]("chatcore.media.image_slots")
 
 
 # --- sniffing ---------------------------------------------------------------------------------

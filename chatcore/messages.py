@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from chatcore import media, push_routing
+from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.hooks import call_filter, call_observers
 from chatcore.models import Draft, Message, Stored
-from chatcore.rooms import member_room, now_ms
+from chatcore.rooms import member_room
 from chatcore.wire import encode, message_event
 
 if TYPE_CHECKING:

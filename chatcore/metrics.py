@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
+from chatcore.state import StateKey
+
 if TYPE_CHECKING:
     from chatcore.app import App
 
 __all__ = ["metrics_registry", "once_per_app"]
 
-REGISTRY_KEY = "metrics.registry"
+REGISTRY_KEY = StateKey[CollectorRegistry]("chatcore.metrics.registry")
 
 M = TypeVar("M")
 
@@ -31,10 +33,10 @@ def metrics_registry(app: App) -> CollectorRegistry:
     return registry
 
 
-def once_per_app(app: App, key: str, make: Callable[[App], M]) -> M:
+def once_per_app(app: App, key: StateKey[M], make: Callable[[App], M]) -> M:
     """`make(app)`, made once per app and kept in `app.state[key]`: metrics registered once
     (a registry refuses a name twice), and an app started again keeps counting in them."""
-    made: M | None = app.state.get(key)
+    made = app.state.get(key)
     if made is None:
         made = app.state[key] = make(app)
     return made

@@ -10,10 +10,11 @@ event lost by the at-most-once broker) is filled from storage, the system of rec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-log = logging.getLogger("chatcore.ordering")
+log = logging.getLogger(__name__)
 
 #: How long an event ahead of a gap waits for the missing ones before storage is asked.
 REPAIR_DELAY_SECONDS = 0.2
@@ -37,6 +38,8 @@ class RoomOrder:
         self.last: int | None = None  # the highest seq released; None until the first event
         self._held: dict[int, bytes] = {}
         self._repair: asyncio.Task[None] | None = None
+        # Set when too many events are held: the waiting repair starts at once.
+        self._hurry = asyncio.Event()
 
     def receive(self, seq: int, event: bytes) -> None:
         if self.last is None or seq == self.last + 1:
@@ -44,9 +47,10 @@ class RoomOrder:
             self._drain()
         elif seq > self.last + 1:
             self._held[seq] = event
+            if len(self._held) > HELD_MAX:
+                self._hurry.set()
             if self._repair is None:
-                delay = 0 if len(self._held) > HELD_MAX else REPAIR_DELAY_SECONDS
-                self._repair = asyncio.create_task(self._fill_gap(delay))
+                self._repair = asyncio.create_task(self._fill_gap())
         # seq <= last: already released (a repair read it from storage first)
 
     def close(self) -> None:
@@ -68,9 +72,12 @@ class RoomOrder:
         for seq in [s for s in self._held if s <= self.last]:
             del self._held[seq]
 
-    async def _fill_gap(self, delay: float) -> None:
+    async def _fill_gap(self) -> None:
         try:
-            await asyncio.sleep(delay)  # most gaps fill by themselves within milliseconds
+            # Most gaps fill by themselves within milliseconds; a room holding too many events
+            # (the broker lost one in a flood) cuts the wait short.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), REPAIR_DELAY_SECONDS)
             while self._held and self.last is not None:
                 first_held = min(self._held)
                 if first_held > self.last + 1:
@@ -89,4 +96,5 @@ class RoomOrder:
                         self.last = first_held - 1
                 self._drain()
         finally:
+            self._hurry.clear()
             self._repair = None

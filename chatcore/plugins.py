@@ -98,11 +98,29 @@ class PluginHost:
             self.register(plugin, ep.name, source=f"entry point{dist}")
 
     def register(self, plugin: object, name: str | None = None, source: str = "registered") -> str:
+        """Add `plugin` under `name` (its own name when None); a hook wrapper is refused."""
         registered = self.pm.register(plugin, name)
         if registered is None:  # blocked
             return name or ""
+        self._refuse_wrappers(plugin, registered)
         self._sources[registered] = source
         return registered
+
+    def _refuse_wrappers(self, plugin: object, name: str) -> None:
+        # chatcore.hooks calls implementations itself, one at a time and awaiting each: a
+        # wrapper would run as a plain implementation and its generator count as an answer.
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
+                    self.pm.unregister(plugin)
+                    # An object registered without a name is named by its id(): say its class.
+                    shown = type(plugin).__qualname__ if name == str(id(plugin)) else name
+                    raise PluginError(
+                        f"plugin {shown}: hook {caller.name} is a wrapper; chatcore's hooks may "
+                        "be async and are called one implementation at a time, so wrappers are "
+                        "not supported; implement it as a plain hook (tryfirst=True or "
+                        "trylast=True to run before or after the others)"
+                    )
 
     def check(self) -> None:
         """Fail on any hook implementation that matches no hook specification."""

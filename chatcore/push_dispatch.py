@@ -37,21 +37,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import Counter
 
+from chatcore.clock import now_ms
 from chatcore.hooks import call_all
 from chatcore.loop_thread import LoopThread, call_on
 from chatcore.metrics import metrics_registry, once_per_app
 from chatcore.models import ClaimedPush, PushResult
 from chatcore.settings import PushSettings
+from chatcore.state import StateKey
 
 if TYPE_CHECKING:
     from chatcore.app import App
     from chatcore.interfaces import PushAdapter, Storage, Subscription
 
-log = logging.getLogger("chatcore.push")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_METRICS_KEY = "push.metrics"
+_METRICS_KEY: StateKey[PushMetrics] = StateKey("chatcore.push_dispatch.metrics")
 #: Published by a node that queued pushes and does not send them: the sending nodes look now.
 WAKE_CHANNEL = "chatcore.push.wake"
 #: Retries are due by the wall clock in the queue, woken for by the monotonic one: a little late
@@ -235,7 +237,7 @@ class PushDispatcher:
         while self._retry_times and self._retry_times[0] <= moment:  # this claim takes them
             heapq.heappop(self._retry_times)
         lease = int(self.settings.lease_seconds * 1000)
-        now = _now_ms()
+        now = now_ms()
         return await self._storage(lambda storage: storage.claim_pushes(now, lease, limit))
 
     async def _send(self, push: ClaimedPush) -> None:
@@ -278,12 +280,12 @@ class PushDispatcher:
         else:
             outcome = "retried"
             wait = self._backoff(push.attempts, result.retry_after_seconds)
-            self._retries[push.id] = _now_ms() + int(wait * 1000)
+            self._retries[push.id] = now_ms() + int(wait * 1000)
             self._retry_at(time.monotonic() + wait)
         self.metrics.pushes.labels(platform, outcome).inc()
 
     def _exhausted(self, push: ClaimedPush) -> bool:
-        too_old = _now_ms() - push.created_ts > self.settings.expire_seconds * 1000
+        too_old = now_ms() - push.created_ts > self.settings.expire_seconds * 1000
         return too_old or push.attempts >= self.settings.max_attempts
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
@@ -319,7 +321,3 @@ async def push_dispatcher(app: App) -> PushDispatcher | None:
         return None
     log.info("push adapters: %s", ", ".join(sorted(adapters)))
     return PushDispatcher(app, adapters)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

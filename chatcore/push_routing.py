@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from chatcore.clock import now_ms
 from chatcore.hooks import call_decision
 from chatcore.models import Message, PushTarget, QueuedPush, Room, User
 from chatcore.push_rules import id_only
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from chatcore.app import App
     from chatcore.push_dispatch import PushDispatcher
 
-log = logging.getLogger("chatcore.push")
+log = logging.getLogger(__name__)
 
 #: What a preview says for messages without text.
 _KIND_PREVIEWS = {"media": "Sent a file", "sticker": "Sent a sticker"}
@@ -110,7 +110,7 @@ async def _pushes_for(
     sender_ids = {m.sender_id for m in messages}
     senders = await _users(app, sender_ids)
     blockers = await _blockers(app, sender_ids, targets)
-    now = int(time.time() * 1000)
+    now = now_ms()
     queued: list[QueuedPush] = []
     for message in messages:
         room = rooms.get(message.room_id)

@@ -36,7 +36,7 @@ from chatcore.hookspecs import hookimpl
 if TYPE_CHECKING:
     from chatcore.app import App
 
-log = logging.getLogger("chatcore.push")
+log = logging.getLogger(__name__)
 
 Level = Literal["all", "mentions", "none"]
 

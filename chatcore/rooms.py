@@ -6,12 +6,12 @@ to answers `not_found`, never revealing that it exists.
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from chatcore import contacts
+from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.wire import encode
 
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
 
 ROOM_NAME_MAX = 100
 GROUP_MEMBERS_MAX = 1000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def member_room(app: App, user_id: str, room_id: str) -> Room:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from chatcore.interfaces import Connection
     from chatcore.models import Identity, Stored
 
-log = logging.getLogger("chatcore.session")
+log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_AUTH_TIMEOUT = 4408

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from chatcore import media
+from chatcore.clock import now_ms
 from chatcore.errors import ChatError, bad_request, not_found
 from chatcore.hooks import call_all
 from chatcore.models import Sticker, StickerPack
-from chatcore.rooms import now_ms
 
 if TYPE_CHECKING:
     from chatcore.app import App

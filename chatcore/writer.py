@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from chatcore.interfaces import Storage
     from chatcore.models import Draft, Stored
 
-log = logging.getLogger("chatcore.writer")
+log = logging.getLogger(__name__)
 
 #: Called with every batch's newly created messages, in commit order, before senders hear back.
 Publish = Callable[[Sequence["Stored"]], Awaitable[None]]

@@ -21,8 +21,12 @@ from chatcore import ChatError, hookimpl, messages
 from chatcore.app import App
 from chatcore.models import Message
 from chatcore.settings import Section
+from chatcore.state import StateKey
 
 log = logging.getLogger("echo_bot")
+
+#: The bot's user id, known once `chatcore_startup` has found or made its account.
+BOT_ID = StateKey[str]("echo_bot.user_id")
 
 
 class EchoBotSettings(Section):
@@ -43,13 +47,13 @@ async def chatcore_startup(app: App) -> None:
         bot = await app.auth.register(username, secrets.token_urlsafe(32), "Echo bot")
     else:
         bot = found.user
-    app.state["echo_bot.user_id"] = bot.id
+    app.state[BOT_ID] = bot.id
 
 
 @hookimpl
 async def chatcore_message_stored(app: App, message: Message) -> None:
-    bot_id = app.state.get("echo_bot.user_id")
-    if message.sender_id == bot_id or message.kind != "text":
+    bot_id = app.state.get(BOT_ID)
+    if bot_id is None or message.sender_id == bot_id or message.kind != "text":
         return
     room = await app.storage.get_room(message.room_id)
     if room is None or bot_id not in room.member_ids:

@@ -565,7 +565,7 @@ def test_a_generated_secret_is_private_and_survives_a_restart(tmp_path, caplog):
             pair = await registered(c.auth)
             return pair.access_token, pair.refresh_token
 
-    with caplog.at_level(logging.INFO, logger="chatcore.auth"):
+    with caplog.at_level(logging.INFO, logger="chatcore_auth.secret"):
         access, refresh = run(first_start())
     assert str(secret_file) in caplog.text
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
@@ -624,7 +624,7 @@ def test_a_short_secret_is_a_warning_not_a_failure(tmp_path, caplog):
             pair = await registered(c.auth)
             await c.auth.authenticate(pair.access_token)
 
-    with caplog.at_level(logging.WARNING, logger="chatcore.auth"):
+    with caplog.at_level(logging.WARNING, logger="chatcore_auth.backend"):
         run(main())
     assert "the auth secret is 5 bytes" in caplog.text
 
@@ -637,7 +637,7 @@ def test_a_secret_short_for_its_algorithm_is_a_warning_not_a_failure(tmp_path, c
             pair = await registered(c.auth)
             await c.auth.authenticate(pair.access_token)
 
-    with caplog.at_level(logging.WARNING, logger="chatcore.auth"):
+    with caplog.at_level(logging.WARNING, logger="chatcore_auth.backend"):
         run(main())
     assert "the auth secret is 40 bytes" in caplog.text
 

@@ -60,6 +60,26 @@ def test_every_config_key_is_documented(section, key):
     assert f"`{key}`" in body, f"docs/configuration.md does not document {section}.{key}"
 
 
+CORE_MODULES = sorted(
+    path.relative_to(ROOT / "chatcore").as_posix() for path in (ROOT / "chatcore").rglob("*.py")
+)
+
+
+def listed_core_modules() -> set[str]:
+    """The first cells of docs/architecture.md's table of the core's modules."""
+    text = (DOCS / "architecture.md").read_text()
+    section = text.split("## The core (`chatcore/`)", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([^`]+)` \|", section, re.MULTILINE))
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_every_core_module_is_in_the_architecture_table(module):
+    """docs/architecture.md lists each module of chatcore/ (and chatcore/testing/) by its path."""
+    assert module in listed_core_modules(), (
+        f"docs/architecture.md: the table of the core lacks a '| `{module}` | ... |' row"
+    )
+
+
 def code_blocks(page: str, language: str) -> list[str]:
     """The fenced code blocks of one language on a docs page, dedented (list items indent)."""
     text = (DOCS / page).read_text()

@@ -91,7 +91,7 @@ def test_a_failing_handler_is_logged_and_the_others_still_run(caplog):
         await broker.subscribe("c", broken)
         await broker.subscribe("c", broken_async)
         await broker.subscribe("c", got.append)
-        with caplog.at_level(logging.ERROR, logger="chatcore.memory"):
+        with caplog.at_level(logging.ERROR, logger="chatcore_memory.broker"):
             await broker.publish("c", b"still delivered")
         assert got == [b"still delivered"]
         assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 2

@@ -8,11 +8,11 @@ Needs `chatcore[apns]` (httpx with HTTP/2, cryptography), imported only when it 
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
+from chatcore.push_off import pushes_off
 from chatcore_apns.settings import ApnsSettings
 
 if TYPE_CHECKING:
@@ -29,10 +29,6 @@ EXTRA = Extra(
     {"httpx": "httpx", "h2": "h2", "cryptography": "cryptography"},
 )
 
-log = logging.getLogger("chatcore.apns")
-
-_OFF_LOGGED = "apns_off_logged"
-
 
 @hookimpl
 def chatcore_settings_models() -> dict[str, type[BaseModel]]:
@@ -44,9 +40,7 @@ def chatcore_push_adapters(app: App) -> list[PushAdapter] | None:
     """The APNs adapter when `[apns]` is configured; else None (said once)."""
     settings = app.settings.section("apns", ApnsSettings)
     if not settings.configured:
-        if not app.state.get(_OFF_LOGGED):
-            app.state[_OFF_LOGGED] = True
-            log.info("APNs pushes are off: [apns] has no key, key_id, team_id and topic")
+        pushes_off(app, "APNs", "[apns] has no key, key_id, team_id and topic")
         return None
     EXTRA.require()
     # Imported here: httpx would otherwise slow every `chatcore` command down (~0.2 s).

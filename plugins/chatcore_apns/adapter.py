@@ -31,7 +31,7 @@ from chatcore_apns.token import ProviderToken, load_key
 
 __all__ = ["DEVICE_TOKEN", "ApnsAdapter"]
 
-log = logging.getLogger("chatcore.apns")
+log = logging.getLogger(__name__)
 
 #: An APNs device token as apps register it: hex digits of 8 to 100 bytes (today 32; Apple
 #: says not to rely on a length). Anything else is refused before it reaches the URL path.

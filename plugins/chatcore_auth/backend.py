@@ -7,11 +7,11 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import time
 
 import anyio
 
 from chatcore.accounts import PASSWORD_MAX
+from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, unauthorized
 from chatcore.hub import LOGINS_CHANNEL, login_ended_event, parse_login_ended
 from chatcore.interfaces import Broker, Storage, Subscription
@@ -33,7 +33,7 @@ from chatcore_auth.tokens import (
 
 __all__ = ["TokenAuthBackend"]
 
-log = logging.getLogger("chatcore.auth")
+log = logging.getLogger(__name__)
 
 WRONG_PAIR = "Wrong username or password."
 LOGIN_ENDED = "This login has ended; sign in again."
@@ -45,10 +45,6 @@ REFRESH_EXPIRED = "This refresh token has expired; sign in again."
 #: Kept beyond the access token ttl: clock differences between nodes, and a refresh racing the
 #: logout of its login.
 REVOCATION_SLACK_SECONDS = 60 + LEEWAY_SECONDS
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class TokenAuthBackend:

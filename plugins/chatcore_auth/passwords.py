@@ -14,7 +14,7 @@ from chatcore_auth.settings import AuthSettings
 
 __all__ = ["Passwords"]
 
-log = logging.getLogger("chatcore.auth")
+log = logging.getLogger(__name__)
 
 
 class Passwords:

@@ -15,7 +15,7 @@ from chatcore_auth.settings import AuthSettings
 
 __all__ = ["resolve_secret"]
 
-log = logging.getLogger("chatcore.auth")
+log = logging.getLogger(__name__)
 
 #: Filesystems without hard links: fall back to a direct exclusive create.
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}

@@ -6,16 +6,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import time
 from typing import NamedTuple
 
+from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode
 from chatcore.interfaces import RateLimitStorage
 from chatcore_auth.settings import AuthSettings
 
 __all__ = ["LoginThrottle"]
 
-log = logging.getLogger("chatcore.auth")
+log = logging.getLogger(__name__)
 
 
 class _Limit(NamedTuple):
@@ -67,22 +67,18 @@ class LoginThrottle:
         Never raises: a login that succeeded stays a success when storage fails just now (the
         username only keeps one failure too many until its bucket refills)."""
         try:
-            await self._storage.return_token(key, self._username.interval_ms, _now_ms())
+            await self._storage.return_token(key, self._username.interval_ms, now_ms())
         except Exception:
             log.warning("could not give a login attempt back to its username", exc_info=True)
 
     async def _take(self, limit: _Limit, key: str) -> None:
-        wait_ms = await self._storage.take_token(key, limit.burst, limit.interval_ms, _now_ms())
+        wait_ms = await self._storage.take_token(key, limit.burst, limit.interval_ms, now_ms())
         if wait_ms > 0:
             raise _limited(wait_ms)
 
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _limited(wait_ms: int) -> ChatError:

@@ -8,11 +8,11 @@ token of a Google service account. On only when `[fcm] service_account_file` or
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
+from chatcore.push_off import pushes_off
 from chatcore_fcm.settings import FcmSettings
 
 if TYPE_CHECKING:
@@ -29,10 +29,6 @@ EXTRA = Extra(
     {"httpx": "httpx", "h2": "h2", "cryptography": "cryptography"},
 )
 
-log = logging.getLogger("chatcore.push")
-
-_OFF_LOGGED = "fcm_off_logged"
-
 
 @hookimpl
 def chatcore_settings_models() -> dict[str, type[BaseModel]]:
@@ -44,11 +40,7 @@ def chatcore_push_adapters(app: App) -> list[PushAdapter] | None:
     """The FCM adapter when a service account is configured; else None (said once)."""
     settings = app.settings.section("fcm", FcmSettings)
     if not settings.enabled:
-        if not app.state.get(_OFF_LOGGED):
-            app.state[_OFF_LOGGED] = True
-            log.info(
-                "FCM pushes are off: [fcm] has no service_account_file or service_account_json"
-            )
+        pushes_off(app, "FCM", "[fcm] has no service_account_file or service_account_json")
         return None
     EXTRA.require()
     # Imported here: httpx is needed only when FCM is on, and every `chatcore` command would

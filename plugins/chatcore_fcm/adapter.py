@@ -31,7 +31,7 @@ from chatcore_fcm.settings import FcmSettings
 
 __all__ = ["AccessTokens", "FcmAdapter", "TokenError", "fcm_message", "read_answer"]
 
-log = logging.getLogger("chatcore.push")
+log = logging.getLogger(__name__)
 
 #: The OAuth grant of a service account's signed JWT (RFC 7523).
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -25,7 +25,7 @@ from chatcore_fsspec.settings import FsspecMediaSettings
 
 __all__ = ["FsspecMediaStore", "handles"]
 
-log = logging.getLogger("chatcore.media")
+log = logging.getLogger(__name__)
 
 #: Keys are made by the server (`chatcore.media`); anything else is a bug, refused loudly.
 KEY = re.compile(r"[a-z0-9][a-z0-9_-]*(?:/[a-z0-9][a-z0-9._-]*)*")

@@ -10,7 +10,7 @@ from chatcore.subscriptions import ChannelSubscription
 
 __all__ = ["MemoryBroker", "MemorySubscription"]
 
-log = logging.getLogger("chatcore.memory")
+log = logging.getLogger(__name__)
 
 
 MemorySubscription = ChannelSubscription

@@ -26,7 +26,7 @@ from chatcore_nats.settings import NatsBrokerSettings, handles
 
 __all__ = ["BrokerUnavailable", "NatsBroker", "NatsSubscription", "handles", "subject"]
 
-log = logging.getLogger("chatcore.nats")
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 #: How long `subscribe` waits for the server to confirm (a PING round trip).

@@ -9,7 +9,6 @@ only when it is on.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -17,6 +16,7 @@ from pydantic import BaseModel
 from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
 from chatcore.lazy import lazy_exports
+from chatcore.push_off import pushes_off
 from chatcore_push_webhook.settings import WebhookSettings
 
 if TYPE_CHECKING:
@@ -31,10 +31,6 @@ __all__ = [
     "chatcore_settings_models",
     "signature",
 ]
-
-log = logging.getLogger("chatcore.push")
-
-_OFF_LOGGED = "push_webhook_off_logged"
 
 EXTRA = Extra("push-webhook", "the webhook push adapter", {"httpx": "httpx", "h2": "h2"})
 
@@ -54,9 +50,7 @@ def chatcore_push_adapters(app: App) -> list[WebhookAdapter] | None:
     """The webhook adapter when `[push_webhook] secret` is set; else None (said once)."""
     settings = app.settings.section("push_webhook", WebhookSettings)
     if settings.secret is None:
-        if not app.state.get(_OFF_LOGGED):
-            app.state[_OFF_LOGGED] = True
-            log.info("webhook pushes are off: [push_webhook] secret is not set")
+        pushes_off(app, "webhook", "[push_webhook] secret is not set")
         return None
     EXTRA.require()
     from chatcore_push_webhook.adapter import WebhookAdapter

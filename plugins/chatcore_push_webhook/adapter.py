@@ -15,7 +15,7 @@ from chatcore_push_webhook.settings import WebhookSettings
 
 __all__ = ["WebhookAdapter", "signature"]
 
-log = logging.getLogger("chatcore.push")
+log = logging.getLogger(__name__)
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:

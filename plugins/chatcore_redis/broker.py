@@ -29,7 +29,7 @@ from chatcore_redis.settings import RedisBrokerSettings, handles
 
 __all__ = ["BrokerUnavailable", "RedisBroker", "RedisSubscription", "handles"]
 
-log = logging.getLogger("chatcore.redis")
+log = logging.getLogger(__name__)
 
 #: How long `subscribe` waits for Redis to confirm before relying on the next reconnect.
 SUBSCRIBE_TIMEOUT_SECONDS = 5.0

@@ -18,6 +18,7 @@ import chatcore
 from chatcore import accounts
 from chatcore.errors import ErrorCode, not_found, unauthorized
 from chatcore.models import Identity
+from chatcore.state import StateKey
 from chatcore_rest.auth import requires_auth
 from chatcore_rest.errors import error_response
 from chatcore_rest.jsonio import empty_response, json_response
@@ -48,13 +49,13 @@ __all__ = [
     "register_api",
 ]
 
-log = logging.getLogger("chatcore.rest")
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 #: What every node with this plugin serves; other plugins add theirs to `app.state[FEATURES_KEY]`
-#: (an iterable of strings), and /api/v1/info reports the union.
+#: (a tuple of strings), and /api/v1/info reports the union.
 BASE_FEATURES = ("auth", "settings", "users", "rooms", "messages")
-FEATURES_KEY = "features"
+FEATURES_KEY = StateKey[tuple[str, ...]]("chatcore_rest.features")
 #: A storage or broker that does not answer a ping in this time counts as down for /healthz.
 HEALTH_TIMEOUT_SECONDS = 3.0
 MERGE_PATCH = "application/merge-patch+json"

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JSON_BODY_LIMIT", "OPENAPI_PATH", "create_quart_app"]
 
-log = logging.getLogger("chatcore.rest")
+log = logging.getLogger(__name__)
 
 OPENAPI_PATH = API_PREFIX + "/openapi.json"
 
@@ -89,7 +89,7 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
     # contacts and blocks
     add_routes(quart, contacts_api.ROUTES)
     app.state[FEATURES_KEY] = (*app.state.get(FEATURES_KEY, ()), *contacts_api.FEATURES)
-    # push devices (registration; sending is a later release)
+    # push devices (registration; the push dispatcher sends to them)
     add_routes(quart, devices_api.ROUTES)
     app.state[FEATURES_KEY] = (*app.state.get(FEATURES_KEY, ()), *devices_api.FEATURES)
     # media, profile and stickers

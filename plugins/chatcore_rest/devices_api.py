@@ -2,7 +2,7 @@
 
 The views stay thin: `chatcore.devices` validates a device per platform, bounds the devices
 per user and hides other users' devices (`not_found`); the views read the request and shape
-the reply. Sending pushes to these devices is a later release.
+the reply. The server sends the pushes itself, through the adapters (docs/push.md).
 """
 
 from __future__ import annotations

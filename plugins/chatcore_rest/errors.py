@@ -23,7 +23,7 @@ from chatcore_rest.jsonio import json_response
 
 __all__ = ["code_for_status", "error_response", "install_error_handlers", "schema_error_message"]
 
-log = logging.getLogger("chatcore.rest")
+log = logging.getLogger(__name__)
 
 INTERNAL_MESSAGE = "Something went wrong on the server; try again later."
 BEARER_CHALLENGE = "Bearer"

@@ -13,13 +13,14 @@ from prometheus_client import (
 )
 
 from chatcore.metrics import metrics_registry, once_per_app
+from chatcore.state import StateKey
 
 if TYPE_CHECKING:
     from chatcore.app import App
 
 __all__ = ["CONTENT_TYPE_LATEST", "HttpMetrics", "metrics_registry"]
 
-_HTTP_KEY = "rest.http_metrics"
+_HTTP_KEY: StateKey[HttpMetrics] = StateKey("chatcore_rest.http_metrics")
 
 #: Methods counted under their own name; any other becomes "other", so a client cannot grow the
 #: label set without bound.

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RestTransport", "listen"]
 
-log = logging.getLogger("chatcore.rest")
+log = logging.getLogger(__name__)
 
 BACKLOG = 1024
 #: How long Hypercorn may take to run the app's start-up before we give up.

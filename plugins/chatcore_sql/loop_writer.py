@@ -27,7 +27,7 @@ from chatcore.loop_thread import LoopThread
 from chatcore_sql.engine import create_engine, retryable
 from chatcore_sql.settings import SqlStorageSettings
 
-log = logging.getLogger("chatcore.sql")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

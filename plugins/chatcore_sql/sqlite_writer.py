@@ -48,7 +48,7 @@ from chatcore_sql.rows import i64
 from chatcore_sql.rows import message as message_row
 from chatcore_sql.settings import SqlStorageSettings
 
-log = logging.getLogger("chatcore.sql")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

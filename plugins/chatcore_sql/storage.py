@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, StartupError, bad_request, not_found
 from chatcore.failures import reason
 from chatcore.models import (
@@ -79,7 +79,7 @@ from chatcore_sql.sqlite_writer import (
 )
 from chatcore_sql.tables import logins, refresh_tokens, user_settings, users
 
-log = logging.getLogger("chatcore.sql")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -91,10 +91,6 @@ _SQLITE_USER_BY_ID = CompiledSql(_USER_BY_ID)
 CHECKPOINT_SECONDS = 1.0
 #: How often (by the callers' clock) a node deletes the rate-limit buckets that are full again.
 RATE_LIMIT_PRUNE_MS = 60_000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def build_storage(

@@ -8,11 +8,11 @@ Web Push is on or the command runs.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
+from chatcore.push_off import pushes_off
 from chatcore_webpush.settings import WebPushSettings
 
 if TYPE_CHECKING:
@@ -36,8 +36,6 @@ EXTRA = Extra(
     },
 )
 
-log = logging.getLogger("chatcore.webpush")
-
 
 @hookimpl
 def chatcore_settings_models() -> dict[str, type[BaseModel]]:
@@ -46,12 +44,13 @@ def chatcore_settings_models() -> dict[str, type[BaseModel]]:
 
 @hookimpl
 def chatcore_push_adapters(app: App) -> list[PushAdapter] | None:
-    """The Web Push adapter when a VAPID key is configured; else None (said once, at start)."""
+    """The Web Push adapter when a VAPID key is configured; else None (said once)."""
     settings = app.settings.section("webpush", WebPushSettings)
     if settings.vapid_private_key is None:
-        log.info(
-            "Web Push is off: [webpush] has no vapid_private_key (make one with "
-            "`chatcore push vapid-keys`)"
+        pushes_off(
+            app,
+            "Web Push",
+            "[webpush] has no vapid_private_key (make one with `chatcore push vapid-keys`)",
         )
         return None
     EXTRA.require()

@@ -25,7 +25,7 @@ from chatcore_webpush.vapid import VapidSigner, b64url_decode, load_private_key
 
 __all__ = ["WebPushAdapter"]
 
-log = logging.getLogger("chatcore.webpush")
+log = logging.getLogger(__name__)
 
 #: Bytes of a refusal's body kept in `PushResult.detail`.
 DETAIL_BYTES = 300

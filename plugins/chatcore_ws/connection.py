@@ -36,7 +36,7 @@ import logging
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
-log = logging.getLogger("chatcore_ws")
+log = logging.getLogger(__name__)
 
 CLOSE_TRY_AGAIN_LATER = 1013
 

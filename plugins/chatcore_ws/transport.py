@@ -30,7 +30,7 @@ from chatcore_ws.settings import WebSocketSettings
 if TYPE_CHECKING:
     from chatcore.app import App
 
-log = logging.getLogger("chatcore_ws")
+log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
 #: How long a client has to answer our close frame before the TCP connection is dropped.

@@ -12,6 +12,9 @@ from chatcore.app import App
 from chatcore.cli import with_app
 from chatcore.routes import Request, Route
 from chatcore.settings import Section
+from chatcore.state import StateKey
+
+STARTED = StateKey[bool]("sample.started")
 
 
 class SampleSettings(Section):
@@ -25,7 +28,7 @@ def chatcore_settings_models() -> dict[str, Any]:
 
 @hookimpl
 async def chatcore_startup(app: App) -> None:
-    app.state["sample_started"] = True
+    app.state[STARTED] = True
 
 
 async def hello(request: Request) -> dict[str, Any]:
@@ -34,7 +37,7 @@ async def hello(request: Request) -> dict[str, Any]:
     return {
         "greeting": app.settings.section("sample", SampleSettings).greeting,
         "user_id": request.identity.user_id,
-        "started": app.state.get("sample_started", False),
+        "started": app.state.get(STARTED, False),
     }
 
 

@@ -541,7 +541,7 @@ def test_the_adapter_is_offered_only_when_configured(caplog) -> None:
     assert adapter.url == "https://api.sandbox.push.apple.com"
 
     app = app_with({})
-    with caplog.at_level(logging.INFO, logger="chatcore.apns"):
+    with caplog.at_level(logging.INFO, logger="chatcore.push_off"):
         assert app.hook.chatcore_push_adapters(app=app) == []
         assert app.hook.chatcore_push_adapters(app=app) == []
     off = [r for r in caplog.records if "APNs pushes are off" in r.getMessage()]

@@ -352,7 +352,7 @@ async def test_a_second_401_is_failed_without_a_third_try(google, caplog) -> Non
         google_error(401, "UNAUTHENTICATED", "Request had invalid credentials"),
     )
     google.send_answers = [refused, refused]
-    with caplog.at_level(logging.ERROR, logger="chatcore.push"):
+    with caplog.at_level(logging.ERROR, logger="chatcore_fcm.adapter"):
         result = await send(google, GROUP_PUSH)
     assert (result.outcome, result.detail) == (
         "failed",
@@ -392,7 +392,7 @@ async def test_a_token_endpoint_that_fails_sends_nothing(
     google, caplog, answer, outcome, retry_after
 ) -> None:
     google.token_answers = [answer, answer]
-    with caplog.at_level(logging.ERROR, logger="chatcore.push"):
+    with caplog.at_level(logging.ERROR, logger="chatcore_fcm.adapter"):
         async with Started(settings(google)) as adapter:
             results = [await adapter.send(device(), GROUP_PUSH) for _ in range(2)]
     for result in results:
@@ -631,7 +631,7 @@ def test_the_adapter_is_offered_only_with_a_service_account(caplog) -> None:
     assert adapter.settings.api_url == "https://fcm.googleapis.com"
 
     app = app_with({})
-    with caplog.at_level(logging.INFO, logger="chatcore.push"):
+    with caplog.at_level(logging.INFO, logger="chatcore.push_off"):
         assert app.hook.chatcore_push_adapters(app=app) == []
         assert app.hook.chatcore_push_adapters(app=app) == []
     off = [r for r in caplog.records if "FCM pushes are off" in r.getMessage()]

@@ -267,7 +267,7 @@ def test_the_adapter_is_contributed_only_with_a_secret(caplog):
     assert adapter.settings.allow_private_endpoints is False
 
     app = app_with({})
-    with caplog.at_level(logging.INFO, logger="chatcore.push"):
+    with caplog.at_level(logging.INFO, logger="chatcore.push_off"):
         assert app.hook.chatcore_push_adapters(app=app) == []
         assert app.hook.chatcore_push_adapters(app=app) == []
     off = [r for r in caplog.records if "webhook pushes are off" in r.getMessage()]

@@ -32,6 +32,7 @@ from chatcore import ssrf
 from chatcore.cli import build_cli
 from chatcore.models import Device, WebPushKeys
 from chatcore.settings import ConfigError, build_settings
+from chatcore.state import State
 from chatcore_webpush.adapter import WebPushAdapter
 from chatcore_webpush.settings import MAX_PLAINTEXT_BYTES, WebPushSettings
 
@@ -323,10 +324,15 @@ async def test_plain_http_and_bad_keys_are_refused_without_a_request(service) ->
 
 
 def test_without_a_vapid_key_no_adapter_is_offered(caplog) -> None:
-    app = SimpleNamespace(settings=build_settings({}, [("webpush", WebPushSettings)]))
-    with caplog.at_level("INFO", logger="chatcore.webpush"):
+    """Off without a VAPID key, said once per app however often the hook is asked."""
+    settings = build_settings({}, [("webpush", WebPushSettings)])
+    app = SimpleNamespace(settings=settings, state=State())
+    with caplog.at_level("INFO", logger="chatcore.push_off"):
         assert chatcore_webpush.chatcore_push_adapters(app) is None  # type: ignore[arg-type]
-    assert "vapid_private_key" in caplog.text
+        assert chatcore_webpush.chatcore_push_adapters(app) is None  # type: ignore[arg-type]
+    off = [r for r in caplog.records if "Web Push pushes are off" in r.getMessage()]
+    assert len(off) == 1
+    assert "vapid_private_key" in off[0].getMessage()
 
     key = b64url(VAPID.private_numbers().private_value.to_bytes(32, "big"))
     raw = {"webpush": {"vapid_private_key": key, "vapid_subject": SUBJECT}}
