@@ -24,7 +24,7 @@ from chatcore_sql.storage import SqlStorage
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 
 class VolatileMessageStorage(SqlStorage):

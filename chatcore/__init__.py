@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from chatcore.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.errors import ChatError, ErrorCode
     from chatcore.hookspecs import hookimpl
+    from chatcore.server.app import App
     from chatcore.settings import Settings, load_settings
 
 __version__ = "0.1.0"
@@ -23,7 +23,7 @@ __all__ = ["App", "ChatError", "ErrorCode", "Settings", "__version__", "hookimpl
 __getattr__ = lazy_exports(
     __name__,
     {
-        "App": "chatcore.app",
+        "App": "chatcore.server.app",
         "ChatError": "chatcore.errors",
         "ErrorCode": "chatcore.errors",
         "hookimpl": "chatcore.hookspecs",

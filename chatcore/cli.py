@@ -4,7 +4,8 @@ Plugin modules named in a config can add commands too, so the config named by `-
 `$CHATCORE_CONFIG`) is read before the command line is parsed.
 
 Every command loads every plugin package (to list their commands), so this module and the
-plugins' `__init__` import only what that needs; the engine (`chatcore.app`) is imported when a
+plugins' `__init__` import only what that needs; the engine (`chatcore.server.app`) is imported
+when a
 command builds an app, and `--version` is answered before any plugin loads.
 """
 
@@ -29,7 +30,7 @@ from chatcore.plugins import PluginError, PluginHost
 from chatcore.settings import ConfigError, plugin_lists, read_config_file
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 CONFIG_ENV = "CHATCORE_CONFIG"
 
@@ -112,7 +113,7 @@ def load_app(config_path: str | None, *, serving: bool = False) -> App:
     Logging is set up from `[logging]`; unless `serving`, only warnings and errors are shown
     (a one-shot command), or INFO too with `chatcore -v`.
     """
-    from chatcore.app import App
+    from chatcore.server.app import App
 
     try:
         app = App.from_config(config_path)
@@ -227,7 +228,7 @@ async def user_create(
     app: App, username: str, display_name: str | None, password_stdin: bool
 ) -> None:
     """Create a user (asks for the password unless --password-stdin)."""
-    from chatcore import accounts
+    from chatcore.server import accounts
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")

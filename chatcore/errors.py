@@ -1,5 +1,5 @@
 """The errors of chatcore: `ChatError`, carrying the error codes of the wire contract, and
-`StartupError`, a node that cannot start (also importable from `chatcore.app`)."""
+`StartupError`, a node that cannot start (also importable from `chatcore.server.app`)."""
 
 from __future__ import annotations
 

@@ -36,10 +36,10 @@ if TYPE_CHECKING:
     import click
     from pydantic import BaseModel
 
-    from chatcore.app import App
     from chatcore.interfaces import AuthBackend, Broker, MediaStore, Storage, Transport
     from chatcore.models import User
     from chatcore.routes import Route
+    from chatcore.server.app import App
 
 PROJECT = "chatcore"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -83,7 +83,7 @@ def chatcore_storage(app: App) -> Storage | None:
 
     When `app.may_migrate` is False (admin commands: `App.start(migrate=False)`), the storage
     must not change the schema or create a database, whatever its own settings say: its
-    `start()` checks the schema and raises `chatcore.app.StartupError` when it is missing or
+    `start()` checks the schema and raises `chatcore.server.app.StartupError` when it is missing or
     older, naming the command that upgrades it (`chatcore db upgrade` for chatcore_sql).
     """
 

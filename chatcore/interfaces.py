@@ -45,7 +45,7 @@ class Lifecycle(Protocol):
     async def start(self) -> None:
         """Connect, create what is missing (tables, folders); called once before serving.
 
-        A service that cannot be reached raises `chatcore.app.StartupError` (or an `OSError`,
+        A service that cannot be reached raises `chatcore.server.app.StartupError` (or an `OSError`,
         such as a `ConnectionError`) whose message is one line naming the service, where it
         was looked for and why it failed: that line is all an operator sees.
         """
@@ -60,7 +60,7 @@ class ContactStorage(Protocol):
     Contacts are symmetric: when A has B, B has A. At most one invitation between two users is
     pending at a time, whichever of them sent it, also under concurrent calls from several
     nodes. Storage enforces that and the effects of a block; who may do what (blocks refusing
-    invitations, only the invitee accepting, ...) is decided by `chatcore.contacts`.
+    invitations, only the invitee accepting, ...) is decided by `chatcore.server.contacts`.
     """
 
     async def get_user_by_username(self, username: str) -> User | None:
@@ -128,7 +128,8 @@ class DeviceStorage(Protocol):
 
     A device is identified by (user, platform, address), the address being its token or its
     endpoint; storage keeps one row per identity, also under concurrent calls from several
-    nodes. The rules of what a device looks like are `chatcore.devices`'; ids given by clients
+    nodes. The rules of what a device looks like are `chatcore.server.devices`'; ids given by
+    clients
     may be anything (an id that cannot exist answers False, never an error).
     """
 
@@ -254,7 +255,7 @@ class Storage(
     Times are integer milliseconds since the epoch. Ids are opaque strings made by the storage.
 
     Optional attribute `write_lanes: int` (1 when absent): how many `store_messages` calls
-    for *different* rooms may run at once. The message writer (`chatcore.writer`) then keeps
+    for *different* rooms may run at once. The message writer (`chatcore.server.writer`) then keeps
     that many batches in flight, each room always in the same lane.
     """
 
@@ -354,7 +355,8 @@ class Storage(
         For each draft, in order: a message with the same (sender_id, room_id, ref) already
         stored is returned unchanged (`created=False`, nothing written); a sender who is not a
         member answers `ChatError(not_found)`; in a direct room where either member blocks the
-        other, the error of `chatcore.contacts.block_refusal` for the sender (`forbidden`: the
+        other, the error of `chatcore.server.contacts.block_refusal` for the sender (`forbidden`:
+        the
         blocker reads of their block, the blocked user only that the other does not accept
         it); a `reply_to` that is not a message of the room answers `ChatError(bad_request)`;
         otherwise the message gets the room's next seq (allocated inside this transaction: no
@@ -499,7 +501,7 @@ class PushAdapter(Lifecycle, Protocol):
     encodes it as its provider wants, refuses to send more than `max_payload_bytes`
     (`failed`), never raises for a provider's answer (it returns a PushResult), and checks an
     endpoint it did not get from its own configuration (a webhook or Web Push URL a client
-    registered) with `chatcore.ssrf` before connecting to it.
+    registered) with `chatcore.server.push.ssrf` before connecting to it.
     """
 
     #: The `Device.platform` this adapter serves: "webpush", "fcm", "apns" or "webhook".

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from chatcore.state import StateKey
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 __all__ = ["metrics_registry", "once_per_app"]
 

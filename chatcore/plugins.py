@@ -65,7 +65,8 @@ class PluginHost:
         host = cls()
         for name in disabled:
             host.pm.set_blocked(name)
-        from chatcore import core_plugin, push_rules
+        from chatcore.server import core_plugin
+        from chatcore.server.push import rules as push_rules
 
         host.register(core_plugin, "chatcore.core", source="core")
         # Its own plugin, so a deployment with other push rules can disable it by name.

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.models import Identity
+    from chatcore.server.app import App
 
 
 class Request(Protocol):

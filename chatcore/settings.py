@@ -133,7 +133,7 @@ class BackendSection(Section):
     """Base of the sections whose `url` picks a backend: `[storage]`, `[broker]`, `[media]`.
 
     A backend plugin's subclass names the URL schemes its backend serves in `url_schemes`, so
-    that a URL no loaded plugin serves is a config error (`chatcore.backend_urls`) found
+    that a URL no loaded plugin serves is a config error (`chatcore.server.backend_urls`) found
     without importing any backend; None (the default) says nothing, and turns that check off
     for the section. The subclass checks the rest of its URLs' form in its own validators.
     """

@@ -17,9 +17,10 @@ import logging
 import secrets
 from typing import Any
 
-from chatcore import ChatError, hookimpl, messages
-from chatcore.app import App
+from chatcore import ChatError, hookimpl
 from chatcore.models import Message
+from chatcore.server import messages
+from chatcore.server.app import App
 from chatcore.settings import Section
 from chatcore.state import StateKey
 

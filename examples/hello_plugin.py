@@ -18,10 +18,10 @@ from typing import Any
 import click
 
 from chatcore import hookimpl
-from chatcore.app import App
 from chatcore.cli import with_app
 from chatcore.models import User
 from chatcore.routes import Request, Route
+from chatcore.server.app import App
 from chatcore.settings import Section
 
 log = logging.getLogger("hello_plugin")

@@ -17,8 +17,8 @@ import re
 from typing import Any, Literal
 
 from chatcore import ChatError, ErrorCode, hookimpl
-from chatcore.app import App
 from chatcore.models import User
+from chatcore.server.app import App
 from chatcore.settings import Section
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from chatcore.wire import CLIENT_FRAMES
+from chatcore.protocol.frames import CLIENT_FRAMES
 
 SERVER_EVENTS = {
     "ready", "ack", "message", "message_updated", "synced", "typing", "receipt", "presence",

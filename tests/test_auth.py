@@ -26,13 +26,13 @@ import pytest
 import chatcore_auth
 import chatcore_memory
 import chatcore_sql
-from chatcore import accounts
-from chatcore.app import App
 from chatcore.errors import ChatError, ErrorCode
 from chatcore.hooks import resolve
-from chatcore.hub import LOGINS_CHANNEL
 from chatcore.interfaces import AuthBackend, Storage
 from chatcore.models import TokenPair
+from chatcore.server import accounts
+from chatcore.server.app import App
+from chatcore.server.realtime.hub import LOGINS_CHANNEL
 from chatcore.settings import ConfigError
 from chatcore.testing.server import FAST_AUTH
 from chatcore_auth import AuthSettings, TokenAuthBackend

@@ -1,4 +1,5 @@
-"""The block sets a node keeps for its users (`chatcore.blocklist`), on real SQL storage.
+"""The block sets a node keeps for its users (`chatcore.server.realtime.blocklist`), on real SQL
+storage.
 
 The fan-out trusts these sets for typing and receipts, so they must never end up older than
 a note the node has heard: a note that arrives while a set is being read makes it read again.
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chatcore.blocklist import BlockSets
+from chatcore.server.realtime.blocklist import BlockSets
 from chatcore.testing.storage_contract import make_users
 from chatcore_sql.settings import SqlStorageSettings
 from chatcore_sql.storage import SqlStorage, build_storage

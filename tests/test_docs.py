@@ -11,8 +11,8 @@ import pytest
 from pydantic import BaseModel
 
 from chatcore import hookspecs
-from chatcore.app import App
 from chatcore.plugins import PluginHost
+from chatcore.server.app import App
 from chatcore.settings import settings_class
 
 ROOT = Path(__file__).parent.parent

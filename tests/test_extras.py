@@ -24,7 +24,7 @@ NOT_AT_IMPORT = [
     "cryptography",
     "sqlalchemy",
     "alembic",
-    "chatcore.app",
+    "chatcore.server.app",
 ]
 
 

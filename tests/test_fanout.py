@@ -1,12 +1,13 @@
-"""`chatcore.fanout`: the envelope routes an encoded event between nodes without touching it."""
+"""`chatcore.server.realtime.fanout`: the envelope routes an encoded event between nodes without
+touching it."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from chatcore.fanout import pack, room_channel, unpack, user_channel
-from chatcore.wire import encode
+from chatcore.protocol.frames import encode
+from chatcore.server.realtime.fanout import pack, room_channel, unpack, user_channel
 
 #: Every header the hub writes: room events, user events, and block notes between nodes.
 HEADERS = {

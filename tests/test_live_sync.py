@@ -1,4 +1,5 @@
-"""The catch-up loop of `chatcore.live.sync` on the real SQL storage (a SQLite file): batches,
+"""The catch-up loop of `chatcore.server.realtime.live.sync` on the real SQL storage (a SQLite
+file): batches,
 the per-sync bound and has_more at its edges (the e2e suites see it through a server; here
 every boundary is cheap to reach)."""
 
@@ -11,9 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
-from chatcore import live
 from chatcore.models import Draft, Message
-from chatcore.wire import SyncFrame
+from chatcore.protocol.frames import SyncFrame
+from chatcore.server.realtime import live
 from chatcore_sql.settings import SqlStorageSettings
 from chatcore_sql.storage import SqlStorage, async_url
 

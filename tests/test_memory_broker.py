@@ -8,8 +8,8 @@ import logging
 import pytest
 
 import chatcore_memory
-from chatcore.app import App
 from chatcore.interfaces import Broker, Subscription
+from chatcore.server.app import App
 from chatcore_memory import MemoryBroker
 
 

@@ -1,4 +1,5 @@
-"""`chatcore.ordering.RoomOrder`: a room's message events reach its sessions in seq order."""
+"""`chatcore.server.realtime.ordering.RoomOrder`: a room's message events reach its sessions in seq
+order."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatcore import ordering
-from chatcore.ordering import RoomOrder
+from chatcore.server.realtime import ordering
+from chatcore.server.realtime.ordering import RoomOrder
 
 pytestmark = pytest.mark.anyio
 

@@ -147,7 +147,7 @@ def test_plugins_whose_extra_is_missing_are_listed(fake_distribution):
 
 @pytest.mark.anyio
 async def test_no_provider_names_the_skipped_plugins_in_one_line(fake_distribution, tmp_path):
-    from chatcore.app import App, StartupError
+    from chatcore.server.app import App, StartupError
 
     class KafkaBroker:
         """A broker plugin that does not say which URLs it serves: start-up asks it."""

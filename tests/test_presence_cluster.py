@@ -1,4 +1,4 @@
-"""Cluster-wide presence (`chatcore.cluster`, `chatcore.hub`).
+"""Cluster-wide presence (`chatcore.server.realtime.cluster`, `chatcore.server.realtime.hub`).
 
 The bookkeeping (`ClusterView`) is tested as a unit with a fake clock. Then three real nodes
 run in one process, sharing one in-process `MemoryBroker` (a real broker, the one a single
@@ -17,9 +17,9 @@ import httpx
 import orjson
 import pytest
 
-from chatcore.app import App
-from chatcore.cluster import PRESENCE_CHANNEL, ClusterView, PresenceNote
 from chatcore.hookspecs import hookimpl
+from chatcore.server.app import App
+from chatcore.server.realtime.cluster import PRESENCE_CHANNEL, ClusterView, PresenceNote
 from chatcore.settings import ConfigError, build_settings
 from chatcore.testing.server import TIMEOUT_SCALE, server_config
 from chatcore.testing.users import TestUser, register_and_login

@@ -1,5 +1,5 @@
-"""Routing and sending pushes inside one node (`chatcore.push_routing`,
-`chatcore.push_dispatch`): a real app on SQLite, messages sent through the real writer, and a
+"""Routing and sending pushes inside one node (`chatcore.server.push.routing`,
+`chatcore.server.push.dispatch`): a real app on SQLite, messages sent through the real writer, and a
 push adapter plugin whose provider answers what each test scripts.
 
 What a provider receives over the network is the adapters' own tests (tests/plugins/); the
@@ -22,11 +22,11 @@ import chatcore_auth
 import chatcore_memory
 import chatcore_redis
 import chatcore_sql
-from chatcore import messages
-from chatcore.app import App
 from chatcore.hookspecs import hookimpl
 from chatcore.metrics import metrics_registry
 from chatcore.models import Device, PushResult, User
+from chatcore.server import messages
+from chatcore.server.app import App
 from chatcore.testing.server import FAST_AUTH
 from chatcore.testing.services import redis_url, require_url, unique_name
 

@@ -1,5 +1,5 @@
 """A user's push preferences (`chatcore.push_rules`) and what a push says
-(`chatcore.push_routing`: mentions, previews)."""
+(`chatcore.server.push.routing`: mentions, previews)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from chatcore.errors import ChatError
 from chatcore.models import Message
-from chatcore.push_routing import mentions, preview_of
-from chatcore.push_rules import PushPreferences, check_preferences, decide, preferences_of
+from chatcore.server.push.routing import mentions, preview_of
+from chatcore.server.push.rules import PushPreferences, check_preferences, decide, preferences_of
 
 NOON = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 PUSH = {

@@ -1,6 +1,6 @@
 """Contacts, invitations and blocks over REST, end to end: a real `chatcore serve` process,
 spoken to over HTTP (docs/protocol.md, "Contacts (friends) and blocks"; the decisions are those of
-`chatcore.contacts`).
+`chatcore.server.contacts`).
 
 One server serves the module; every test makes its own users, so none depends on another.
 The live `contact` and `presence` events are tested in tests/e2e/test_e2e_contacts.py.

@@ -1,5 +1,5 @@
 """Push devices over REST, end to end: a real `chatcore serve` process, spoken to over HTTP
-(docs/protocol.md, "Push devices"; the decisions are those of `chatcore.devices`).
+(docs/protocol.md, "Push devices"; the decisions are those of `chatcore.server.devices`).
 
 One server serves the module; every test makes its own users, so none depends on another.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatcore.devices import MAX_DEVICES
+from chatcore.server.devices import MAX_DEVICES
 from chatcore.testing.rest import assert_error, ok
 from chatcore.testing.users import TestUser, register_and_login
 

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from chatcore.app import App, StartupError
 from chatcore.hookspecs import hookimpl
 from chatcore.routes import Route
+from chatcore.server.app import App, StartupError
 from chatcore.settings import ConfigError
 from chatcore.testing.server import server_config
 from chatcore_rest.addresses import client_address

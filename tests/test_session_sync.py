@@ -1,4 +1,5 @@
-"""A session's side of catch-up (`chatcore.session.Session`): live message events around a
+"""A session's side of catch-up (`chatcore.server.realtime.session.Session`): live message events
+around a
 `sync`. The catch-up reads storage, where a message is visible before its live event has
 crossed the broker, so that event can reach the session after `synced`; it must not be sent
 twice (docs/protocol.md: after `synced`, only seqs above the room's synced value)."""
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from chatcore.session import Session
+from chatcore.server.realtime.session import Session
 
 
 class RecordingConnection:

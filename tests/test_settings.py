@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from pydantic import BaseModel
 
-from chatcore.app import App
+from chatcore.server.app import App
 from chatcore.settings import (
     BrokerSettings,
     ConfigError,

@@ -1,4 +1,5 @@
-"""chatcore.ssrf: which endpoint URLs the server refuses to connect to. Literal addresses and
+"""chatcore.server.push.ssrf: which endpoint URLs the server refuses to connect to. Literal
+addresses and
 local names only: nothing here needs a network beyond the local resolver."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import socket
 import pytest
 
 from chatcore.errors import ChatError, ErrorCode
-from chatcore.ssrf import check_endpoint, check_url_shape, resolve_endpoint
+from chatcore.server.push.ssrf import check_endpoint, check_url_shape, resolve_endpoint
 
 pytestmark = pytest.mark.anyio
 

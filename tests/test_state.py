@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatcore.app import App
+from chatcore.server.app import App
 from chatcore.state import State, StateKey
 
 COUNT = StateKey[int]("test.count")

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from chatcore import hookimpl, stickers
-from chatcore.app import App
+from chatcore import hookimpl
 from chatcore.errors import ChatError
+from chatcore.server import stickers
+from chatcore.server.app import App
 from chatcore.testing.server import FAST_AUTH
 
 pytestmark = pytest.mark.anyio

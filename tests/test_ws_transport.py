@@ -14,8 +14,8 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from chatcore import accounts
-from chatcore.app import App, StartupError
+from chatcore.server import accounts
+from chatcore.server.app import App, StartupError
 from chatcore.settings import ConfigError
 from chatcore.testing.server import FAST_AUTH
 from chatcore_ws.connection import WsConnection

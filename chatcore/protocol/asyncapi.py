@@ -1,7 +1,8 @@
 """The AsyncAPI document of the WebSocket protocol, built from the frame models.
 
 Served at `GET /api/v1/asyncapi.json` (no auth) by the core plugin. Client frames come from the
-strict models in `chatcore.wire`, so the document cannot drift from what the server accepts;
+strict models in `chatcore.protocol.frames`, so the document cannot drift from what the server
+accepts;
 server events are described from the domain models they carry.
 """
 
@@ -13,10 +14,10 @@ from pydantic import BaseModel, TypeAdapter
 
 import chatcore
 from chatcore.models import Message, User
-from chatcore.wire import CLIENT_FRAMES
+from chatcore.protocol.frames import CLIENT_FRAMES
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 ERROR_CODES = [
     "bad_request",

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from chatcore.errors import ChatError, ErrorCode, bad_request
-from chatcore.push_rules import check_preferences
+from chatcore.server.push.rules import check_preferences
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.models import User
+    from chatcore.server.app import App
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024

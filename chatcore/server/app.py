@@ -20,16 +20,17 @@ import sys
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
-from chatcore.backend_urls import unserved_urls
 from chatcore.errors import StartupError
 from chatcore.failures import one_line
 from chatcore.hooks import call_all, call_first, call_observers
-from chatcore.hub import Hub
 from chatcore.interfaces import AuthBackend, Broker, Storage, Transport
-from chatcore.messages import publish_new
 from chatcore.models import User
 from chatcore.plugins import PluginHost
-from chatcore.push_dispatch import PushDispatcher, push_dispatcher
+from chatcore.server.backend_urls import unserved_urls
+from chatcore.server.messages import publish_new
+from chatcore.server.push.dispatch import PushDispatcher, push_dispatcher
+from chatcore.server.realtime.hub import Hub
+from chatcore.server.writer import MessageWriter
 from chatcore.settings import (
     ConfigError,
     Settings,
@@ -38,7 +39,6 @@ from chatcore.settings import (
     read_config_file,
 )
 from chatcore.state import State
-from chatcore.writer import MessageWriter
 
 #: How long a thread may hold the interpreter lock while another waits for it (see `serve`).
 SWITCH_INTERVAL_SECONDS = 0.0005

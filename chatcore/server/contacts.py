@@ -13,7 +13,8 @@ Rules (docs/protocol.md "Contacts (friends) and blocks", plus the decisions writ
 - Lists show pending invitations only, newest first.
 - A block is one-way to set and two-way in effect: neither user can invite the other, open
   their direct room, send or type into it, or add the other to a group. In every room they
-  share, neither sees the other's typing or read receipts (`chatcore.blocklist`); in a group,
+  share, neither sees the other's typing or read receipts (`chatcore.server.realtime.blocklist`);
+  in a group,
   messages still reach both (clients hide them), but the blocker gets no push of the blocked
   user's. Blocking ends the contact, declines the blocker's pending invitation to the blocked
   user, and hides the blocked user's pending invitation from the blocker. The blocked user is
@@ -36,12 +37,12 @@ from typing import TYPE_CHECKING, Literal
 
 from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
+from chatcore.protocol.frames import encode
 from chatcore.state import StateKey
-from chatcore.wire import encode
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.models import Contact, Invitation, User
+    from chatcore.server.app import App
 
 ContactEvent = Literal["invited", "accepted", "removed"]
 
@@ -54,7 +55,7 @@ YOU_BLOCKED = "You have blocked this user; unblock them first."
 #: Rooms remembered per node for the check of typing (see `check_send`).
 ROOM_CACHE_MAX = 50_000
 _ROOM_CACHE_KEY: StateKey[OrderedDict[str, tuple[str, ...] | None]] = StateKey(
-    "chatcore.contacts.direct_pairs"
+    "chatcore.server.contacts.direct_pairs"
 )
 
 

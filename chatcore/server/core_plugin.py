@@ -14,15 +14,15 @@ import click
 from chatcore.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.routes import Request, Route
+    from chatcore.server.app import App
 
 # The engine's modules are imported where used: every `chatcore` command (`--help` too) loads
 # this plugin.
 
 
 async def asyncapi_document(request: Request) -> dict[str, Any]:
-    from chatcore import asyncapi
+    from chatcore.protocol import asyncapi
 
     return asyncapi.document(request.app)
 
@@ -50,7 +50,7 @@ def chatcore_register_commands(cli: click.Group) -> None:
 async def chatcore_startup(app: App) -> None:
     if app.media is None or not app.hook.chatcore_sticker_packs.get_hookimpls():
         return
-    from chatcore.stickers import import_contributed_packs
+    from chatcore.server.stickers import import_contributed_packs
 
     await import_contributed_packs(app)
 
@@ -68,7 +68,7 @@ def _stickers_group() -> click.Group:
     @with_app()
     async def import_pack(app: App, path: str, name: str | None) -> None:
         """Import a sticker pack from a folder or a zip file (again: replace it)."""
-        from chatcore.stickers import import_pack as do_import
+        from chatcore.server.stickers import import_pack as do_import
 
         pack = await do_import(app, path, name)
         click.echo(f"imported pack {pack.id} ({pack.name}): {len(pack.stickers)} stickers")

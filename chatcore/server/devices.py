@@ -1,8 +1,10 @@
 """Push devices: registering, listing and removing where a user's notifications go.
 
 Transports stay thin: they call these functions with the acting user and the request's values
-(any JSON types) and shape the reply. Sending to these devices is not here: `chatcore.push_routing`
-queues the pushes and `chatcore.push_dispatch` sends them through the adapters (docs/push.md).
+(any JSON types) and shape the reply. Sending to these devices is not here:
+`chatcore.server.push.routing`
+queues the pushes and `chatcore.server.push.dispatch` sends them through the adapters
+(docs/push.md).
 
 Rules (docs/protocol.md "Push devices", plus the decisions written here):
 - `platform` is "webpush", "fcm", "apns" or "webhook". "webpush" takes `endpoint` (an https
@@ -32,7 +34,7 @@ from chatcore.errors import bad_request, not_found
 from chatcore.models import Device, DevicePlatform, WebPushKeys
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 PLATFORMS: tuple[str, ...] = get_args(DevicePlatform)
 #: Devices per user. Phones, browsers and a few webhooks of one person stay far below it; a

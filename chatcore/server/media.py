@@ -36,9 +36,9 @@ from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.state import StateKey
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.interfaces import MediaStore
     from chatcore.models import Media, MediaPolicy
+    from chatcore.server.app import App
 
 #: The contract's default allow-list (docs/protocol.md, Media).
 DEFAULT_ALLOWED_TYPES = (
@@ -78,7 +78,7 @@ CHUNK_BYTES = 256 * 1024
 FILENAME_MAX = 255
 #: Images decoded at once per node (each may take width x height x 4 bytes of memory).
 IMAGE_WORKERS = 2
-_SLOTS_KEY = StateKey[asyncio.Semaphore]("chatcore.media.image_slots")
+_SLOTS_KEY = StateKey[asyncio.Semaphore]("chatcore.server.media.image_slots")
 
 
 # --- sniffing ---------------------------------------------------------------------------------

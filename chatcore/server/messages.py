@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from chatcore import media, push_routing
 from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.hooks import call_filter, call_observers
 from chatcore.models import Draft, Message, Stored
-from chatcore.rooms import member_room
-from chatcore.wire import encode, message_event
+from chatcore.protocol.frames import encode, message_event
+from chatcore.server import media
+from chatcore.server.push import routing as push_routing
+from chatcore.server.rooms import member_room
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 REF_MAX = 128
 HISTORY_LIMIT_DEFAULT = 50
@@ -235,5 +236,6 @@ async def mark_read(app: App, user_id: str, room_id: str, seq: object) -> None:
     moved = await app.storage.mark_read(room_id, user_id, seq)
     if moved is not None:
         event = encode({"type": "receipt", "room_id": room_id, "user_id": user_id, "seq": moved})
-        # A receipt tells when someone reads: not across a block (chatcore.blocklist).
+        # A receipt tells when someone reads: not across a block
+        # (chatcore.server.realtime.blocklist).
         await app.hub.publish_room(room_id, event, hide_from=await app.hub.blocks.of(user_id))

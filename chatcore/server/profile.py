@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from chatcore import media
-from chatcore.accounts import check_display_name
 from chatcore.errors import bad_request, unauthorized
+from chatcore.server import media
+from chatcore.server.accounts import check_display_name
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.models import User
+    from chatcore.server.app import App
 
 PROFILE_FIELDS = ("display_name", "avatar_media_id")
 

@@ -10,14 +10,14 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from chatcore import contacts
 from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
-from chatcore.wire import encode
+from chatcore.protocol.frames import encode
+from chatcore.server import contacts
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.models import Room, RoomView
+    from chatcore.server.app import App
 
 ROOM_NAME_MAX = 100
 GROUP_MEMBERS_MAX = 1000
@@ -50,7 +50,7 @@ async def open_direct(app: App, user_id: str, peer_id: str) -> tuple[RoomView, b
         raise bad_request("A direct room needs another user; user_id is your own id.")
     if await app.storage.get_user(peer_id) is None:
         raise not_found("This user")
-    # contacts and blocks: no direct room across a block, either way (chatcore.contacts).
+    # contacts and blocks: no direct room across a block, either way (chatcore.server.contacts).
     await contacts.check_can_talk(app, user_id, peer_id)
     room, created = await app.storage.create_direct_room(user_id, peer_id, now_ms())
     if created:

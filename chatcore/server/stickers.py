@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from chatcore import media
 from chatcore.clock import now_ms
 from chatcore.errors import ChatError, bad_request, not_found
 from chatcore.hooks import call_all
 from chatcore.models import Sticker, StickerPack
+from chatcore.server import media
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 MANIFEST = "pack.json"
 MANIFEST_MAX_BYTES = 64 * 1024

@@ -32,7 +32,7 @@ import anyio
 import pytest
 
 from chatcore.interfaces import MediaStore
-from chatcore.media import blob_key, thumbnail_key
+from chatcore.server.media import blob_key, thumbnail_key
 
 SHA = hashlib.sha256(b"x").hexdigest()
 KEY = blob_key(SHA)

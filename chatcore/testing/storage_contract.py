@@ -33,7 +33,6 @@ import anyio
 import orjson
 import pytest
 
-from chatcore.contacts import NOT_ACCEPTED, YOU_BLOCKED
 from chatcore.errors import ChatError, ErrorCode
 from chatcore.interfaces import Storage
 from chatcore.models import (
@@ -48,7 +47,8 @@ from chatcore.models import (
     User,
     WebPushKeys,
 )
-from chatcore.wire import message_event
+from chatcore.protocol.frames import message_event
+from chatcore.server.contacts import NOT_ACCEPTED, YOU_BLOCKED
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"  # the stored form of some password
 FAR = 10**13  # an expiry far in the future (ms)

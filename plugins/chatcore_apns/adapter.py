@@ -22,9 +22,9 @@ import httpx
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chatcore.app import StartupError
 from chatcore.models import Device, PushResult
-from chatcore.push import encode_push, outcome_of, start_of_body
+from chatcore.server.app import StartupError
+from chatcore.server.push.endpoint import encode_push, outcome_of, start_of_body
 from chatcore_apns.payload import body_of
 from chatcore_apns.settings import ApnsSettings
 from chatcore_apns.token import ProviderToken, load_key

@@ -2,7 +2,8 @@
 
 Passwords are hashed with argon2id in worker threads; access tokens are short-lived HMAC-signed
 JWTs; refresh tokens are random, work once, and are stored only as hashes. Logins end at once
-on every node (broker channel `chatcore.hub.LOGINS_CHANNEL`). Configured by the `[auth]`
+on every node (broker channel `chatcore.server.realtime.hub.LOGINS_CHANNEL`). Configured by the
+`[auth]`
 section (`AuthSettings`).
 """
 
@@ -17,7 +18,7 @@ from chatcore.lazy import lazy_exports
 from chatcore_auth.settings import AuthSettings
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
     from chatcore_auth.backend import TokenAuthBackend
 
 __all__ = ["AuthSettings", "TokenAuthBackend", "chatcore_auth_backend", "chatcore_settings_models"]

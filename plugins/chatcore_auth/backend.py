@@ -10,12 +10,12 @@ import logging
 
 import anyio
 
-from chatcore.accounts import PASSWORD_MAX
 from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, unauthorized
-from chatcore.hub import LOGINS_CHANNEL, login_ended_event, parse_login_ended
 from chatcore.interfaces import Broker, Storage, Subscription
 from chatcore.models import Credentials, Identity, TokenPair, User
+from chatcore.server.accounts import PASSWORD_MAX
+from chatcore.server.realtime.hub import LOGINS_CHANNEL, login_ended_event, parse_login_ended
 from chatcore_auth.passwords import Passwords
 from chatcore_auth.revocation import RevocationList
 from chatcore_auth.secret import resolve_secret

@@ -10,7 +10,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from chatcore.app import StartupError
+from chatcore.server.app import StartupError
 from chatcore_auth.settings import AuthSettings
 
 __all__ = ["resolve_secret"]

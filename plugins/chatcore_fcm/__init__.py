@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 
 from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
-from chatcore.push_off import pushes_off
+from chatcore.server.push.off import pushes_off
 from chatcore_fcm.settings import FcmSettings
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from chatcore.app import App
     from chatcore.interfaces import PushAdapter
+    from chatcore.server.app import App
 
 __all__ = ["EXTRA", "FcmSettings", "chatcore_push_adapters", "chatcore_settings_models"]
 

@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from chatcore.models import Device, PushResult
-from chatcore.push import encode_push, outcome_of, retry_after_seconds
+from chatcore.server.push.endpoint import encode_push, outcome_of, retry_after_seconds
 from chatcore_fcm.credentials import ServiceAccount
 from chatcore_fcm.settings import FcmSettings
 
@@ -359,7 +359,8 @@ class GoogleError:
 
 
 def read_answer(status: int, retry_after: str | None, body: bytes, now: float) -> PushResult:
-    """The outcome of FCM's answer to a send: `chatcore.push.outcome_of` (2xx sent, 404
+    """The outcome of FCM's answer to a send: `chatcore.server.push.endpoint.outcome_of` (2xx sent,
+    404
     gone, 429/5xx retry, other statuses failed), except that a 400 refusing the token itself
     (`GoogleError.about_the_token`) is `gone`, and a 404 that is not a Google NOT_FOUND error
     is `failed`. The detail is FCM's error code and message."""

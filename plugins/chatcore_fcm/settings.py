@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
+from chatcore.server.push.ssrf import is_loopback_host
 from chatcore.settings import ConfigError, Section
-from chatcore.ssrf import is_loopback_host
 
 if TYPE_CHECKING:
     from chatcore_fcm.credentials import ServiceAccount

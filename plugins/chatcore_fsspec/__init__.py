@@ -19,7 +19,7 @@ from chatcore.lazy import lazy_exports
 from chatcore_fsspec.settings import FsspecMediaSettings
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
     from chatcore_fsspec.store import FsspecMediaStore
 
 __all__ = ["EXTRA", "FsspecMediaSettings", "FsspecMediaStore", "chatcore_media_store"]

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from chatcore.media import DEFAULT_ALLOWED_TYPES, SNIFFED_TYPES
 from chatcore.models import MediaPolicy
+from chatcore.server.media import DEFAULT_ALLOWED_TYPES, SNIFFED_TYPES
 from chatcore.settings import MediaSettings
 
 __all__ = ["FsspecMediaSettings"]

@@ -18,16 +18,16 @@ from urllib.parse import urlsplit
 import fsspec
 from fsspec.core import split_protocol, url_to_fs
 
-from chatcore.app import StartupError
 from chatcore.failures import reason
 from chatcore.models import MediaPolicy
+from chatcore.server.app import StartupError
 from chatcore_fsspec.settings import FsspecMediaSettings
 
 __all__ = ["FsspecMediaStore", "handles"]
 
 log = logging.getLogger(__name__)
 
-#: Keys are made by the server (`chatcore.media`); anything else is a bug, refused loudly.
+#: Keys are made by the server (`chatcore.server.media`); anything else is a bug, refused loudly.
 KEY = re.compile(r"[a-z0-9][a-z0-9_-]*(?:/[a-z0-9][a-z0-9._-]*)*")
 CHUNK_BYTES = 256 * 1024
 #: How long start-up waits for an endpoint named in `storage_options` to accept a connection.

@@ -16,7 +16,7 @@ from chatcore_memory.settings import SCHEMES, MemoryBrokerSettings
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 __all__ = ["MemoryBroker", "MemoryBrokerSettings", "MemorySubscription", "chatcore_broker"]
 

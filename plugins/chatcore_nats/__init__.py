@@ -17,7 +17,7 @@ from chatcore.lazy import lazy_exports
 from chatcore_nats.settings import NatsBrokerSettings, handles
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
     from chatcore_nats.broker import BrokerUnavailable, NatsBroker, NatsSubscription, subject
 
 __all__ = [

@@ -3,7 +3,8 @@
 Platform "webhook" of the push interface (`chatcore.interfaces.PushAdapter`). On only when
 `[push_webhook] secret` is set (`WebhookSettings`); the receiver verifies each request's
 HMAC-SHA256 signature with that secret (docs/push.md). Endpoints are checked against SSRF
-(`chatcore.ssrf`) before each push. Needs `chatcore[push-webhook]` (httpx with HTTP/2), imported
+(`chatcore.server.push.ssrf`) before each push. Needs `chatcore[push-webhook]` (httpx with HTTP/2),
+imported
 only when it is on.
 """
 
@@ -16,11 +17,11 @@ from pydantic import BaseModel
 from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
 from chatcore.lazy import lazy_exports
-from chatcore.push_off import pushes_off
+from chatcore.server.push.off import pushes_off
 from chatcore_push_webhook.settings import WebhookSettings
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
     from chatcore_push_webhook.adapter import WebhookAdapter, signature
 
 __all__ = [

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chatcore.models import Device, PushResult
-from chatcore.push import EndpointClient, encode_push
+from chatcore.server.push.endpoint import EndpointClient, encode_push
 from chatcore_push_webhook.settings import WebhookSettings
 
 __all__ = ["WebhookAdapter", "signature"]
@@ -32,7 +32,8 @@ class WebhookAdapter:
     Each push is one POST of the push as JSON to `device.endpoint`, with the headers
     `X-Chatcore-Timestamp` (unix seconds) and `X-Chatcore-Signature`
     (`sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`). The endpoint is checked with
-    `chatcore.ssrf` and sent by `chatcore.push.EndpointClient` (the checked address pinned,
+    `chatcore.server.push.ssrf` and sent by `chatcore.server.push.endpoint.EndpointClient` (the
+    checked address pinned,
     no redirects, no proxy, no keep-alive, one timeout for the whole exchange).
     """
 

@@ -17,7 +17,7 @@ from chatcore.lazy import lazy_exports
 from chatcore_redis.settings import RedisBrokerSettings, handles
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
     from chatcore_redis.broker import BrokerUnavailable, RedisBroker, RedisSubscription
 
 __all__ = [

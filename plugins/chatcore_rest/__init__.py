@@ -19,8 +19,8 @@ from chatcore.hookspecs import hookimpl
 from chatcore_rest.settings import RestSettings
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.interfaces import Transport
+    from chatcore.server.app import App
 
 __all__ = ["RestSettings", "chatcore_settings_models", "chatcore_transports"]
 

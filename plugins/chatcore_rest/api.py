@@ -15,9 +15,9 @@ from quart import Quart, Response, request
 from quart_schema import document_request, document_response, validate_querystring, validate_request
 
 import chatcore
-from chatcore import accounts
 from chatcore.errors import ErrorCode, not_found, unauthorized
 from chatcore.models import Identity
+from chatcore.server import accounts
 from chatcore.state import StateKey
 from chatcore_rest.auth import requires_auth
 from chatcore_rest.errors import error_response

@@ -23,7 +23,7 @@ from chatcore_rest.request import JSON_BODY_LIMIT, ChatRequest
 from chatcore_rest.state import EXTENSION, RestState
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
     from chatcore_rest.settings import RestSettings
 
 __all__ = ["JSON_BODY_LIMIT", "OPENAPI_PATH", "create_quart_app"]

@@ -1,6 +1,6 @@
 """The contacts and blocks endpoints of docs/protocol.md ("Contacts (friends) and blocks").
 
-The views stay thin: `chatcore.contacts` decides who may see and answer an invitation (anyone
+The views stay thin: `chatcore.server.contacts` decides who may see and answer an invitation (anyone
 but its two users gets `not_found`), enforces blocks and sends the `contact` events; the views
 only read the request and shape the reply.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import document_response, validate_request
 
-from chatcore import contacts
 from chatcore.models import Identity
+from chatcore.server import contacts
 from chatcore_rest.api import API_PREFIX, RouteTable
 from chatcore_rest.auth import requires_auth
 from chatcore_rest.jsonio import empty_response, json_response

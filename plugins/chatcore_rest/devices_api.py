@@ -1,6 +1,6 @@
 """The push device endpoints of docs/protocol.md ("Push devices"): registration only.
 
-The views stay thin: `chatcore.devices` validates a device per platform, bounds the devices
+The views stay thin: `chatcore.server.devices` validates a device per platform, bounds the devices
 per user and hides other users' devices (`not_found`); the views read the request and shape
 the reply. The server sends the pushes itself, through the adapters (docs/push.md).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import document_response, validate_request
 
-from chatcore import devices
 from chatcore.models import Identity
+from chatcore.server import devices
 from chatcore_rest.api import API_PREFIX, RouteTable
 from chatcore_rest.auth import requires_auth
 from chatcore_rest.jsonio import empty_response, json_response

@@ -1,10 +1,11 @@
 """The media, profile and sticker endpoints of docs/protocol.md ("Media", "Stickers", `PATCH /me`).
 
 Uploads are parsed here, as they arrive (werkzeug's sans-I/O multipart decoder over the body
-stream), and handed to `chatcore.media.upload` as a stream of the `file` part's bytes: nothing
+stream), and handed to `chatcore.server.media.upload` as a stream of the `file` part's bytes:
+nothing
 is held in memory, and the body is cut off at its limit. Downloads stream from the media store
 with `ETag`, `If-None-Match`, `Range`, `nosniff`, and `attachment` for anything not an image.
-`chatcore.media` decides who may read what; these views read the request and shape the reply.
+`chatcore.server.media` decides who may read what; these views read the request and shape the reply.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from quart_schema import (
 from werkzeug.http import parse_options_header, quote_header_value
 from werkzeug.sansio.multipart import Data, Epilogue, File, MultipartDecoder, NeedData
 
-from chatcore import media, profile, stickers
 from chatcore.errors import ErrorCode, bad_request, not_found, unauthorized
 from chatcore.models import Identity
 from chatcore.models import Media as MediaModel
+from chatcore.server import media, profile, stickers
 from chatcore_rest.api import API_PREFIX, FEATURES_KEY, RouteTable
 from chatcore_rest.auth import BEARER, authenticate, bearer_token, requires_auth
 from chatcore_rest.errors import error_response
@@ -48,7 +49,7 @@ from chatcore_rest.schemas import (
 from chatcore_rest.state import rest_state
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
     from chatcore.settings import LimitsSettings
 
 __all__ = ["MEDIA", "body_limits", "routes"]

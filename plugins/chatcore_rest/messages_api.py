@@ -1,6 +1,6 @@
 """The messages endpoints of docs/protocol.md ("Messages"): history, send, edit, delete, read.
 
-The views stay thin: `chatcore.messages` checks membership (an outsider gets `not_found`),
+The views stay thin: `chatcore.server.messages` checks membership (an outsider gets `not_found`),
 who may edit or delete, every value and the idempotency of sends (the same path the WebSocket
 `send` takes); the views only read the request and shape the reply.
 """
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from quart import Response
 from quart_schema import document_response, validate_querystring, validate_request
 
-from chatcore import messages
 from chatcore.models import Identity
+from chatcore.server import messages
 from chatcore_rest.api import RouteTable
 from chatcore_rest.auth import requires_auth
 from chatcore_rest.jsonio import empty_response, json_response

@@ -16,7 +16,7 @@ from chatcore.metrics import metrics_registry, once_per_app
 from chatcore.state import StateKey
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 __all__ = ["CONTENT_TYPE_LATEST", "HttpMetrics", "metrics_registry"]
 

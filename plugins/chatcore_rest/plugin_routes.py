@@ -18,8 +18,8 @@ from chatcore_rest.jsonio import empty_response, json_response
 from chatcore_rest.openapi import PER_METHOD_IDS, Reply, api_doc
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.models import Identity
+    from chatcore.server.app import App
     from chatcore_rest.request import ChatRequest
 
 __all__ = ["RouteError", "collect_routes", "mount_plugin_routes", "quart_rule"]

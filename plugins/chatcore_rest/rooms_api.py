@@ -1,6 +1,6 @@
 """The rooms endpoints of docs/protocol.md ("Rooms (dialogs)"): create, list, view, membership.
 
-The views stay thin: `chatcore.rooms` checks membership (an outsider gets `not_found`), owner
+The views stay thin: `chatcore.server.rooms` checks membership (an outsider gets `not_found`), owner
 powers and every value, and answers with its own errors; the views only read the request and
 shape the reply.
 """
@@ -18,9 +18,9 @@ from quart_schema import (
     validate_request,
 )
 
-from chatcore import rooms
 from chatcore.errors import bad_request
 from chatcore.models import Identity
+from chatcore.server import rooms
 from chatcore_rest.api import API_PREFIX, RouteTable
 from chatcore_rest.auth import requires_auth
 from chatcore_rest.jsonio import empty_response, json_response

@@ -1,6 +1,6 @@
 """Request and response models of the built-in endpoints (validation and the OpenAPI document).
 
-Request bodies are lenient where the contract's rules live in `chatcore.accounts` (usernames,
+Request bodies are lenient where the contract's rules live in `chatcore.server.accounts` (usernames,
 passwords, display names): the models only demand an object with the right fields of the right
 JSON types, and the account rules answer with their own messages. The constraints still appear
 in the document, as `json_schema_extra`.
@@ -12,10 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
-from chatcore.accounts import DISPLAY_NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, SEARCH_LIMIT_MAX
-from chatcore.devices import AUTH_BYTES, ENDPOINT_MAX, P256DH_BYTES, PLATFORMS, TOKEN_MAX
 from chatcore.errors import ErrorCode
-from chatcore.messages import HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, REF_MAX, SENDABLE_KINDS
 from chatcore.models import (
     DevicePlatform,
     InvitationStatus,
@@ -25,7 +22,15 @@ from chatcore.models import (
     TokenPair,
     User,
 )
-from chatcore.rooms import GROUP_MEMBERS_MAX, ROOM_NAME_MAX
+from chatcore.server.accounts import DISPLAY_NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, SEARCH_LIMIT_MAX
+from chatcore.server.devices import AUTH_BYTES, ENDPOINT_MAX, P256DH_BYTES, PLATFORMS, TOKEN_MAX
+from chatcore.server.messages import (
+    HISTORY_LIMIT_DEFAULT,
+    HISTORY_LIMIT_MAX,
+    REF_MAX,
+    SENDABLE_KINDS,
+)
+from chatcore.server.rooms import GROUP_MEMBERS_MAX, ROOM_NAME_MAX
 
 #: What pydantic accepts as `json_schema_extra`.
 JsonDict = dict[str, JsonValue]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from quart import current_app
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
     from chatcore_rest.addresses import Network
     from chatcore_rest.metrics import HttpMetrics
 

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from chatcore.app import StartupError
+from chatcore.server.app import StartupError
 from chatcore_rest.application import create_quart_app
 from chatcore_rest.plugin_routes import RouteError
 from chatcore_rest.settings import RestSettings
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 __all__ = ["RestTransport", "listen"]
 

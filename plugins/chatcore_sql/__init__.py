@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import click
     from pydantic import BaseModel
 
-    from chatcore.app import App
+    from chatcore.server.app import App
     from chatcore_sql.storage import SqlStorage, build_storage
 
 __all__ = ["EXTRA", "SqlStorage", "SqlStorageSettings", "build_storage"]

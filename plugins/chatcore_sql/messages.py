@@ -23,9 +23,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
-from chatcore.contacts import block_refusal
 from chatcore.errors import ChatError, ErrorCode, bad_request
 from chatcore.models import Draft, Message, Stored
+from chatcore.server.contacts import block_refusal
 from chatcore_sql import rows
 from chatcore_sql.tables import blocks, messages, room_members, rooms
 
@@ -323,7 +323,8 @@ def _read(
 
 
 def _block_refusal(direct_key: str, draft: Draft, found: _Found) -> ChatError | None:
-    """The refusal of a draft into a direct room across a block, worded as `chatcore.contacts`
+    """The refusal of a draft into a direct room across a block, worded as
+    `chatcore.server.contacts`
     words it for the sender's side of the block (the blocked user never reads of a block)."""
     first, second = _pair(direct_key)
     peer = second if draft.sender_id == first else first

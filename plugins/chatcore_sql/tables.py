@@ -166,7 +166,7 @@ invitations = Table(
     Column("from_user_id", String(ID), ForeignKey("users.id"), nullable=False),
     Column("to_user_id", String(ID), ForeignKey("users.id"), nullable=False),
     Column("status", String(16), nullable=False),
-    # Invisible to the invitee: sent by a user the invitee blocks (see chatcore.contacts).
+    # Invisible to the invitee: sent by a user the invitee blocks (see chatcore.server.contacts).
     Column("hidden", Boolean, nullable=False),
     Column("pending_key", String(2 * ID + 1), nullable=True),
     Column("created_ts", BigInteger, nullable=False),

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 from chatcore.extras import Extra
 from chatcore.hookspecs import hookimpl
-from chatcore.push_off import pushes_off
+from chatcore.server.push.off import pushes_off
 from chatcore_webpush.settings import WebPushSettings
 
 if TYPE_CHECKING:
     import click
     from pydantic import BaseModel
 
-    from chatcore.app import App
     from chatcore.interfaces import PushAdapter
+    from chatcore.server.app import App
 
 __all__ = ["EXTRA", "WebPushSettings"]
 

@@ -19,7 +19,7 @@ from http_ece import ECEException
 from pywebpush import WebPusher, WebPushException
 
 from chatcore.models import Device, PushResult
-from chatcore.push import EndpointClient, encode_push
+from chatcore.server.push.endpoint import EndpointClient, encode_push
 from chatcore_webpush.settings import WebPushSettings
 from chatcore_webpush.vapid import VapidSigner, b64url_decode, load_private_key
 

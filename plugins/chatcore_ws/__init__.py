@@ -3,7 +3,7 @@
 It listens on its own address (`[websocket] host`/`port`), separate from the REST API, and
 reports its URL (`public_url`, else `ws://HOST:PORT`) as the `ws_url` of /api/v1/info. It
 speaks the WebSocket part of docs/protocol.md: the meaning of frames lives in
-`chatcore.session`, this plugin carries them.
+`chatcore.server.realtime.session`, this plugin carries them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from chatcore.lazy import lazy_exports
 from chatcore_ws.settings import WebSocketSettings
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
     from chatcore_ws.transport import WebSocketTransport
 
 __all__ = ["WebSocketSettings", "WebSocketTransport"]

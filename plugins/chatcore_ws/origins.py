@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from chatcore.ssrf import is_loopback_host
+from chatcore.server.push.ssrf import is_loopback_host
 
 OriginKey = tuple[str, str, int | None]
 

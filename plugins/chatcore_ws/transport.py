@@ -2,7 +2,7 @@
 
 This module owns the sockets only: the handshake (origin check), reading frames, the frame
 size bound, the auth deadline and a graceful stop. What a frame means is decided by
-`chatcore.session.Session`, so every transport behaves alike.
+`chatcore.server.realtime.session.Session`, so every transport behaves alike.
 
 One task per connection (the handler `websockets` runs) reads frames and handles them one at
 a time, in order; writing never needs a task (see `chatcore_ws.connection`).
@@ -20,15 +20,15 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from chatcore.app import StartupError
 from chatcore.failures import reason
-from chatcore.session import Session
+from chatcore.server.app import StartupError
+from chatcore.server.realtime.session import Session
 from chatcore_ws.connection import WsConnection
 from chatcore_ws.origins import OriginPolicy
 from chatcore_ws.settings import WebSocketSettings
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatcore.app import App
 from chatcore.hooks import call_first
 from chatcore.interfaces import Broker
+from chatcore.server.app import App
 from chatcore.testing.broker_contract import BrokerContract, Inbox
 from chatcore.testing.brokers import PrivateServer, nats_server, redis_server, running
 from chatcore.testing.server import free_port

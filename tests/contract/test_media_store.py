@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import chatcore_fsspec
-from chatcore.app import App
 from chatcore.hooks import call_first
+from chatcore.server.app import App
 from chatcore.settings import ConfigError
 from chatcore.testing.media_contract import KEY, MediaStoreContract, chunks_of, read_all
 from chatcore.testing.s3 import s3_options

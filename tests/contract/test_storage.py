@@ -22,12 +22,12 @@ from click.testing import CliRunner
 from sqlalchemy import Connection, select, text
 
 import chatcore_sql
-from chatcore.app import App
-from chatcore.contacts import NOT_ACCEPTED
 from chatcore.errors import ChatError
 from chatcore.hooks import call_first
 from chatcore.hookspecs import hookimpl
 from chatcore.models import Draft, Message, Room, Stored
+from chatcore.server.app import App
+from chatcore.server.contacts import NOT_ACCEPTED
 from chatcore.settings import ConfigError
 from chatcore.testing.services import postgres_url, require_url, unique_name
 from chatcore.testing.storage_contract import (

@@ -1,4 +1,4 @@
-"""The message writer (group commit, `chatcore.writer`) on the real SQL storage.
+"""The message writer (group commit, `chatcore.server.writer`) on the real SQL storage.
 
 Sends to many rooms are queued at once; each room's messages must get seqs in the order they
 were queued and be published in that order, whatever the number of lanes. On PostgreSQL the
@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import text
 
 from chatcore.models import Draft, Stored
+from chatcore.server.writer import MessageWriter
 from chatcore.testing.services import postgres_url, require_url, unique_name
 from chatcore.testing.storage_contract import make_user
-from chatcore.writer import MessageWriter
 from chatcore_sql.settings import SqlStorageSettings
 from chatcore_sql.storage import SqlStorage, build_storage
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from e2e_support import Crowd, Json, Person, befriend, expect
 
-from chatcore.contacts import NOT_ACCEPTED, YOU_BLOCKED
+from chatcore.server.contacts import NOT_ACCEPTED, YOU_BLOCKED
 from chatcore.testing.cluster import KINDS, ClusterProcess, start_cluster
 from chatcore.testing.server import ServerProcess
 from chatcore.testing.services import nats_url, redis_url, require_url

@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from chatcore import hookimpl
-from chatcore.app import App
 from chatcore.cli import with_app
 from chatcore.routes import Request, Route
+from chatcore.server.app import App
 from chatcore.settings import Section
 from chatcore.state import StateKey
 

@@ -29,8 +29,8 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 import chatcore_apns
-from chatcore.app import App, StartupError
 from chatcore.models import Device
+from chatcore.server.app import App, StartupError
 from chatcore.settings import ConfigError
 from chatcore.testing.tls import make_tls
 from chatcore_apns.adapter import ApnsAdapter
@@ -541,7 +541,7 @@ def test_the_adapter_is_offered_only_when_configured(caplog) -> None:
     assert adapter.url == "https://api.sandbox.push.apple.com"
 
     app = app_with({})
-    with caplog.at_level(logging.INFO, logger="chatcore.push_off"):
+    with caplog.at_level(logging.INFO, logger="chatcore.server.push.off"):
         assert app.hook.chatcore_push_adapters(app=app) == []
         assert app.hook.chatcore_push_adapters(app=app) == []
     off = [r for r in caplog.records if "APNs pushes are off" in r.getMessage()]

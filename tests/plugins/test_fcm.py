@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 import chatcore_fcm
-from chatcore.app import App
 from chatcore.models import Device
+from chatcore.server.app import App
 from chatcore.settings import ConfigError
 from chatcore_fcm.adapter import FcmAdapter
 from chatcore_fcm.settings import MAX_MEASURED_BYTES, MAX_PUSH_BYTES, FcmSettings
@@ -631,7 +631,7 @@ def test_the_adapter_is_offered_only_with_a_service_account(caplog) -> None:
     assert adapter.settings.api_url == "https://fcm.googleapis.com"
 
     app = app_with({})
-    with caplog.at_level(logging.INFO, logger="chatcore.push_off"):
+    with caplog.at_level(logging.INFO, logger="chatcore.server.push.off"):
         assert app.hook.chatcore_push_adapters(app=app) == []
         assert app.hook.chatcore_push_adapters(app=app) == []
     off = [r for r in caplog.records if "FCM pushes are off" in r.getMessage()]

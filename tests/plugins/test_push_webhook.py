@@ -18,10 +18,10 @@ import orjson
 import pytest
 
 import chatcore_push_webhook
-from chatcore import ssrf
-from chatcore.app import App
 from chatcore.models import Device
-from chatcore.push import outcome_of
+from chatcore.server.app import App
+from chatcore.server.push import ssrf
+from chatcore.server.push.endpoint import outcome_of
 from chatcore.settings import ConfigError
 from chatcore_push_webhook import WebhookAdapter, WebhookSettings
 
@@ -267,7 +267,7 @@ def test_the_adapter_is_contributed_only_with_a_secret(caplog):
     assert adapter.settings.allow_private_endpoints is False
 
     app = app_with({})
-    with caplog.at_level(logging.INFO, logger="chatcore.push_off"):
+    with caplog.at_level(logging.INFO, logger="chatcore.server.push.off"):
         assert app.hook.chatcore_push_adapters(app=app) == []
         assert app.hook.chatcore_push_adapters(app=app) == []
     off = [r for r in caplog.records if "webhook pushes are off" in r.getMessage()]

@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import chatcore_webpush
-from chatcore import ssrf
 from chatcore.cli import build_cli
 from chatcore.models import Device, WebPushKeys
+from chatcore.server.push import ssrf
 from chatcore.settings import ConfigError, build_settings
 from chatcore.state import State
 from chatcore_webpush.adapter import WebPushAdapter
@@ -327,7 +327,7 @@ def test_without_a_vapid_key_no_adapter_is_offered(caplog) -> None:
     """Off without a VAPID key, said once per app however often the hook is asked."""
     settings = build_settings({}, [("webpush", WebPushSettings)])
     app = SimpleNamespace(settings=settings, state=State())
-    with caplog.at_level("INFO", logger="chatcore.push_off"):
+    with caplog.at_level("INFO", logger="chatcore.server.push.off"):
         assert chatcore_webpush.chatcore_push_adapters(app) is None  # type: ignore[arg-type]
         assert chatcore_webpush.chatcore_push_adapters(app) is None  # type: ignore[arg-type]
     off = [r for r in caplog.records if "Web Push pushes are off" in r.getMessage()]

@@ -46,16 +46,16 @@ from chatcore.settings import PushSettings
 from chatcore.state import StateKey
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.interfaces import PushAdapter, Storage, Subscription
+    from chatcore.server.app import App
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_METRICS_KEY: StateKey[PushMetrics] = StateKey("chatcore.push_dispatch.metrics")
+_METRICS_KEY: StateKey[PushMetrics] = StateKey("chatcore.server.push.dispatch.metrics")
 #: Published by a node that queued pushes and does not send them: the sending nodes look now.
-WAKE_CHANNEL = "chatcore.push.wake"
+WAKE_CHANNEL = "chatcore.server.push.endpoint.wake"
 #: Retries are due by the wall clock in the queue, woken for by the monotonic one: a little late
 #: rather than a claim that comes a millisecond early and finds nothing.
 _CLOCK_MARGIN = 0.005

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import orjson
 
-from chatcore import ssrf
 from chatcore.errors import ChatError
 from chatcore.models import PushResult
+from chatcore.server.push import ssrf
 
 if TYPE_CHECKING:
     import httpx
@@ -81,7 +81,8 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 class EndpointClient:
     """POSTs to URLs that clients registered (a webhook, a Web Push endpoint), safely.
 
-    Each request: the endpoint is checked with `chatcore.ssrf` (refused: `failed`, nothing
+    Each request: the endpoint is checked with `chatcore.server.push.ssrf` (refused: `failed`,
+    nothing
     sent); the connection goes to the address that was checked, with the host name still in
     `Host` and as the TLS server name, so a name that resolves elsewhere a moment later (DNS
     rebinding) is not followed; no redirects, no proxy from the environment (either would

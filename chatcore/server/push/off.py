@@ -14,7 +14,8 @@ never meant to use the platform hears it once, not at every start:
         from chatcore_apns.adapter import ApnsAdapter
         return [ApnsAdapter(settings)]
 
-Kept apart from `chatcore.push` (what adapters share when sending), which the plugins import
+Kept apart from `chatcore.server.push.endpoint` (what adapters share when sending), which the
+plugins import
 only once their adapter is on: this module is imported by every `chatcore` command.
 """
 
@@ -26,14 +27,14 @@ from typing import TYPE_CHECKING
 from chatcore.state import StateKey
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 __all__ = ["pushes_off"]
 
 log = logging.getLogger(__name__)
 
 #: The platforms this app already said are off.
-_SAID: StateKey[set[str]] = StateKey("chatcore.push_off.said")
+_SAID: StateKey[set[str]] = StateKey("chatcore.server.push.off.said")
 
 
 def pushes_off(app: App, platform: str, why: str) -> None:

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 from chatcore.clock import now_ms
 from chatcore.hooks import call_decision
 from chatcore.models import Message, PushTarget, QueuedPush, Room, User
-from chatcore.push_rules import id_only
+from chatcore.server.push.rules import id_only
 
 if TYPE_CHECKING:
-    from chatcore.app import App
-    from chatcore.push_dispatch import PushDispatcher
+    from chatcore.server.app import App
+    from chatcore.server.push.dispatch import PushDispatcher
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ app fetches the message itself). `dnd` holds pushes back between `start` and `en
 in `timezone`, an IANA name, UTC by default; an end before the start spans midnight): a
 message sent then is not pushed later, it waits in the room like any other.
 
-`patch_settings` (chatcore.accounts) refuses a `push` object that does not fit, so a client
+`patch_settings` (chatcore.server.accounts) refuses a `push` object that does not fit, so a client
 hears about a typo at once; a stored one that no longer fits counts as the defaults.
 """
 
@@ -34,7 +34,7 @@ from chatcore.errors import bad_request
 from chatcore.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Whom each user is blocked with (either way), kept in memory for the fan-out.
 
-Typing and read receipts never cross a block, in any room (see `chatcore.contacts`), and the
+Typing and read receipts never cross a block, in any room (see `chatcore.server.contacts`), and the
 fan-out reads no storage per event: the node where such an event starts puts the ids its author
 is blocked with in the envelope (`Hub.publish_room(hide_from=...)`), and every node leaves those
 users' sessions out. That set is read from storage once, when first needed while the user has a

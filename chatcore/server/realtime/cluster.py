@@ -21,7 +21,7 @@ the same moment (each before hearing the other's delta) may both announce: a rar
 clients tolerate. Snapshots only repair the view; they never announce.
 
 `ClusterView` is the bookkeeping alone (no I/O, the caller passes the clock), so it is tested
-as a unit; `chatcore.hub.Hub` does the publishing.
+as a unit; `chatcore.server.realtime.hub.Hub` does the publishing.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import orjson
 log = logging.getLogger(__name__)
 
 #: Broker channel of presence deltas, snapshots, hellos and byes between nodes.
-PRESENCE_CHANNEL = "chatcore.presence"
+PRESENCE_CHANNEL = "chatcore.server.realtime.presence"
 
 Kind = Literal["delta", "snapshot", "hello", "bye"]
 

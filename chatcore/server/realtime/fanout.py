@@ -1,6 +1,7 @@
 """How events travel between nodes: broker channels and the envelope around an event.
 
-An event is encoded once (`chatcore.wire.encode`); the envelope adds a small routing header so
+An event is encoded once (`chatcore.protocol.frames.encode`); the envelope adds a small routing
+header so
 a receiving node can route the very same event bytes to its sessions without decoding them:
 
     {"room": ROOM_ID, "seq": SEQ, "skip_user": USER_ID, "members": [...]}\\n<event bytes>

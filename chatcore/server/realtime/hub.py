@@ -2,12 +2,14 @@
 
 The hub subscribes to a room's broker channel while a local session is in that room, and to a
 user's channel while that user has a local session; it routes what arrives to the sessions
-without decoding the event (`chatcore.fanout`). It also keeps cluster-wide presence
-(`chatcore.cluster`): it tells the other nodes who is online here, and announces a user online
+without decoding the event (`chatcore.server.realtime.fanout`). It also keeps cluster-wide presence
+(`chatcore.server.realtime.cluster`): it tells the other nodes who is online here, and announces a
+user online
 when their first session anywhere opens, offline when their last one anywhere closes.
 
 Events that must not cross a block (typing, receipts) name in their envelope whom to leave
-out; the hub keeps each local user's block set (`chatcore.blocklist`), updated by the notes
+out; the hub keeps each local user's block set (`chatcore.server.realtime.blocklist`), updated by
+the notes
 every block and unblock publishes on both users' channels.
 
 Presence work (deltas, snapshots, announcements) goes through one queue drained by one task, so
@@ -27,17 +29,23 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from chatcore.blocklist import BlockSets
-from chatcore.cluster import PRESENCE_CHANNEL, ClusterView, Kind, PresenceNote, new_node_id
-from chatcore.fanout import Envelope, pack, room_channel, unpack, user_channel
-from chatcore.ordering import RoomOrder
-from chatcore.presence import presence_audience
-from chatcore.wire import encode, message_event
+from chatcore.protocol.frames import encode, message_event
+from chatcore.server.realtime.blocklist import BlockSets
+from chatcore.server.realtime.cluster import (
+    PRESENCE_CHANNEL,
+    ClusterView,
+    Kind,
+    PresenceNote,
+    new_node_id,
+)
+from chatcore.server.realtime.fanout import Envelope, pack, room_channel, unpack, user_channel
+from chatcore.server.realtime.ordering import RoomOrder
+from chatcore.server.realtime.presence import presence_audience
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.interfaces import Subscription
-    from chatcore.session import Session
+    from chatcore.server.app import App
+    from chatcore.server.realtime.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +333,7 @@ class Hub:
         if envelope is None:
             return
         seq = envelope.seq
-        if seq is not None:  # a message: released in seq order (chatcore.ordering)
+        if seq is not None:  # a message: released in seq order (chatcore.server.realtime.ordering)
             self._order_of(room_id).receive(seq, envelope.event)
             return
         skip = envelope.header.get("skip_user")

@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from chatcore import contacts, messages
 from chatcore.errors import not_found
 from chatcore.models import Stored
-from chatcore.ratelimit import TokenBucket
-from chatcore.wire import (
+from chatcore.protocol.frames import (
     PingFrame,
     ReadFrame,
     SendFrame,
@@ -21,9 +19,11 @@ from chatcore.wire import (
     TypingFrame,
     encode,
 )
+from chatcore.ratelimit import TokenBucket
+from chatcore.server import contacts, messages
 
 if TYPE_CHECKING:
-    from chatcore.session import Session
+    from chatcore.server.realtime.session import Session
 
 FrameHandler = Callable[["Session", Any], Awaitable[None]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from chatcore.app import App
+    from chatcore.server.app import App
 
 
 async def presence_audience(app: App, user_id: str) -> list[str]:

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from chatcore.errors import ChatError, ErrorCode
-from chatcore.live import FRAME_HANDLERS, ack_event, typing_bucket
+from chatcore.protocol.frames import AuthFrame, FrameError, encode, parse_frame
 from chatcore.ratelimit import TokenBucket
-from chatcore.wire import AuthFrame, FrameError, encode, parse_frame
+from chatcore.server.realtime.live import FRAME_HANDLERS, ack_event, typing_bucket
 
 if TYPE_CHECKING:
-    from chatcore.app import App
     from chatcore.interfaces import Connection
     from chatcore.models import Identity, Stored
+    from chatcore.server.app import App
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,8 @@ class Session:
         self.conn.send(encode(event))
 
     def send_encoded(self, data: bytes) -> None:
-        """Send an event already encoded by `chatcore.wire.encode`: fan-out encodes an event
+        """Send an event already encoded by `chatcore.protocol.frames.encode`: fan-out encodes an
+        event
         once and hands the same bytes to every recipient's session."""
         self.conn.send(data)
 
