@@ -15,7 +15,7 @@ from chatcore.plugins import PluginHost
 from chatcore.server.app import App
 from chatcore.settings import settings_class
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 HOOKS = [name for name in dir(hookspecs) if name.startswith("chatcore_")]
 

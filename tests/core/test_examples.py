@@ -16,7 +16,7 @@ import pytest
 from chatcore.testing.users import new_user
 from chatcore.testing.wsclient import WSClient
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DOCS = EXAMPLES.parent / "docs"
 
 

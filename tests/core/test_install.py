@@ -27,7 +27,7 @@ from chatcore.testing.server import to_toml
 
 pytestmark = pytest.mark.timeout(600)  # the venv is made in the first test's setup
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: What the extras bring; none of it may be in the base install, or these tests prove nothing.
 OPTIONAL_MODULES = ("asyncpg", "redis", "nats", "s3fs", "pywebpush", "httpx", "cryptography")
 SECRET = "s" * 40

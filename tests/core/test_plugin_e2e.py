@@ -8,7 +8,7 @@ import httpx
 
 from chatcore.testing.users import new_user
 
-PLUGIN_DIR = str(Path(__file__).parent / "plugins")
+PLUGIN_DIR = str(Path(__file__).resolve().parents[1] / "plugins")
 
 
 def test_plugin_route_startup_hook_and_config_section(server_factory):

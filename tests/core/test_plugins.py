@@ -11,7 +11,7 @@ import pytest
 from chatcore import hookimpl
 from chatcore.plugins import PluginError, PluginHost
 
-PLUGIN_DIR = str(__import__("pathlib").Path(__file__).parent / "plugins")
+PLUGIN_DIR = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "plugins")
 
 
 @pytest.fixture
