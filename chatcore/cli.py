@@ -27,7 +27,7 @@ from chatcore.extras import MissingExtra
 from chatcore.hooks import call_all_sync
 from chatcore.logs import setup_logging
 from chatcore.plugins import PluginError, PluginHost
-from chatcore.settings import ConfigError, plugin_lists, read_config_file
+from chatcore.settings import ConfigError, config_role, plugin_lists, read_config_file
 
 if TYPE_CHECKING:
     from chatcore.server.app import App
@@ -262,10 +262,15 @@ def build_cli(config_path: str | None) -> click.Group:
 def _plugin_host(config_path: str | None) -> PluginHost:
     # A broken config still gets a working CLI: its command reports the problem itself.
     try:
-        modules, disabled = plugin_lists(read_config_file(config_path), str(config_path))
-        return PluginHost.load(modules, disabled)
-    except (ConfigError, PluginError):
+        raw = read_config_file(config_path)
+        role = config_role(raw, str(config_path))
+    except ConfigError:
         return PluginHost.load()
+    try:
+        modules, disabled = plugin_lists(raw, str(config_path))
+        return PluginHost.load(modules, disabled, role=role)
+    except (ConfigError, PluginError):
+        return PluginHost.load(role=role)
 
 
 def _config_in(argv: Sequence[str]) -> str | None:

@@ -3,7 +3,8 @@
 A backend is any object with these methods; it is built by its plugin's provider hook (see
 `chatcore.hookspecs`). Every method that may wait on I/O is a coroutine and must never block
 the event loop: run blocking work (hashing, file I/O, a synchronous driver) in a worker thread.
-`Storage` joins its own methods (users, rooms, messages) and one protocol per further area;
+`Storage` joins one small protocol per area (users, profile, rooms, messages, contacts, media,
+stickers, devices, push queue, rate limits);
 `PushAdapter` is what sends a push to one platform (webhook, Web Push, FCM, APNs: docs/push.md).
 """
 
@@ -54,6 +55,172 @@ class Lifecycle(Protocol):
         """Release connections and files; called once at shutdown."""
 
 
+class UserStorage(Protocol):
+    """Users and logins (token families) with their refresh tokens.
+
+    Usernames are unique case-insensitively, also under concurrent calls from several nodes,
+    and keep the case they were registered with. A login is one token family, started by a
+    password login; refresh tokens are stored only as hashes.
+    """
+
+    async def create_user(self, username: str, password_hash: str, display_name: str) -> User:
+        """Store a new user; raise ChatError(conflict) when the username is taken."""
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        """The user with this username (case-insensitive), to invite by username."""
+
+    async def get_credentials(self, username: str) -> Credentials | None:
+        """The user with this username (case-insensitive) and their password hash."""
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Replace a hash (after a password change, or a re-hash with newer parameters)."""
+
+    async def search_users(self, prefix: str, limit: int) -> list[User]:
+        """Users whose username or display name starts with `prefix`, case-insensitively,
+        ordered by username; at most `limit`."""
+
+    async def list_users(self, limit: int, offset: int = 0) -> list[User]:
+        """Users ordered by username (for admin commands)."""
+
+    async def create_login(
+        self, user_id: str, refresh_hash: str, refresh_expires_ts: int, now_ts: int
+    ) -> str:
+        """Start a login with its first refresh token (stored only as a hash); return its id."""
+
+    async def rotate_refresh_token(
+        self, old_hash: str, new_hash: str, new_expires_ts: int, now_ts: int
+    ) -> RefreshOutcome:
+        """Atomically mark the token `old_hash` used and store `new_hash` for the same login.
+
+        Only an unused, unexpired token of a live login rotates ("ok"); two concurrent calls with
+        the same token never both succeed. Nothing is written for any other status.
+        """
+
+    async def end_login(self, login_id: str, now_ts: int) -> None:
+        """End a login: its refresh tokens stop working. Ending it twice is harmless."""
+
+    async def login_ended(self, login_id: str) -> bool:
+        """True when the login was ended or does not exist."""
+
+    async def ended_logins_since(self, since_ts: int) -> list[str]:
+        """Ids of logins ended at or after `since_ts` (to fill a node's revocation list)."""
+
+
+class ProfileStorage(Protocol):
+    """What a user changes about themselves: the public profile and private settings.
+
+    Settings are one JSON object per user, read back as stored; a user who never stored any
+    has `{}`.
+    """
+
+    async def update_profile(self, user_id: str, changes: Mapping[str, str | None]) -> User | None:
+        """Change `display_name` and/or `avatar_media_id` (None clears the avatar) of a user;
+        keys absent from `changes` are left as they are. None when the user does not exist."""
+
+    async def get_settings(self, user_id: str) -> dict[str, Any]: ...
+
+    async def put_settings(self, user_id: str, settings: dict[str, Any]) -> None:
+        """Replace the user's settings; raise ChatError (not_found) when the user does not
+        exist."""
+
+
+class RoomStorage(Protocol):
+    """Rooms, their members and how far each member has read.
+
+    Membership is the only authorization the storage knows; callers check it.
+    """
+
+    async def create_direct_room(self, user_a: str, user_b: str, now_ts: int) -> tuple[Room, bool]:
+        """The direct room of this pair, created when missing; True when this call created it.
+
+        One room per unordered pair, also under concurrent calls from several nodes.
+        """
+
+    async def create_group_room(
+        self, owner_id: str, name: str, member_ids: Sequence[str], now_ts: int
+    ) -> Room:
+        """A new group room with the owner and the given (existing) users as members."""
+
+    async def get_room(self, room_id: str) -> Room | None: ...
+
+    async def add_member(self, room_id: str, user_id: str, now_ts: int) -> Room | None:
+        """Add a member; return the room after the change, or None when already a member."""
+
+    async def remove_member(self, room_id: str, user_id: str) -> Room | None:
+        """Remove a member; return the room after the change, or None when not a member.
+
+        When a group's owner leaves, ownership passes to the member who joined first (none
+        when the room is left empty).
+        """
+
+    async def list_rooms(self, user_id: str) -> list[RoomView]:
+        """The user's rooms, most recently active first (last message ts, else creation ts),
+        each with its last message and the user's unread count: non-deleted messages of others
+        with a seq above the user's read seq."""
+
+    async def room_view(self, room_id: str, user_id: str) -> RoomView | None:
+        """One room as `list_rooms` shows it, or None when the user is not a member."""
+
+    async def room_seqs(self, user_id: str) -> dict[str, int]:
+        """`{room_id: last_seq}` for every room the user belongs to."""
+
+    async def direct_peers(self, user_id: str) -> list[str]:
+        """Users who share a direct room with this user."""
+
+    async def mark_read(self, room_id: str, user_id: str, seq: int) -> int | None:
+        """Move the user's read seq to min(seq, last_seq) if that is higher than before.
+
+        Return the new read seq when it moved, else None (never moves backwards).
+        """
+
+
+class MessageStorage(Protocol):
+    """Messages: stored in batches with gapless per-room seqs, read by seq, edited, deleted."""
+
+    async def store_messages(self, drafts: Sequence[Draft]) -> list[Stored | ChatError]:
+        """Store a batch of messages in one transaction (group commit); one answer per draft.
+
+        For each draft, in order: a message with the same (sender_id, room_id, ref) already
+        stored is returned unchanged (`created=False`, nothing written); a sender who is not a
+        member answers `ChatError(not_found)`; in a direct room where either member blocks the
+        other, the error of `chatcore.server.contacts.block_refusal` for the sender (`forbidden`:
+        the
+        blocker reads of their block, the blocked user only that the other does not accept
+        it); a `reply_to` that is not a message of the room answers `ChatError(bad_request)`;
+        otherwise the message gets the room's next seq (allocated inside this transaction: no
+        gaps, no reuse, also with concurrent writers on other nodes) and `created=True`. An
+        error for one draft writes nothing for it and does not affect the others. When this
+        returns, every created message is durable.
+        """
+
+    async def find_message_by_ref(self, sender_id: str, room_id: str, ref: str) -> Message | None:
+        """The message stored under an idempotency key, if any."""
+
+    async def get_message(self, room_id: str, message_id: str) -> Message | None: ...
+
+    async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
+        """Messages with seq > after_seq, oldest first, at most `limit`."""
+
+    async def messages_before(
+        self, room_id: str, before_seq: int | None, limit: int
+    ) -> list[Message]:
+        """Messages with seq < before_seq (None: the newest), newest first, at most `limit`."""
+
+    async def updated_since(self, room_id: str, since_ts: int, max_seq: int) -> list[Message]:
+        """Messages with seq <= max_seq edited or deleted after `since_ts`, in seq order."""
+
+    async def edit_message(
+        self, room_id: str, message_id: str, body: str, now_ts: int
+    ) -> Message | None:
+        """Replace the body (sets edited_ts); None when missing or deleted."""
+
+    async def delete_message(self, room_id: str, message_id: str, now_ts: int) -> Message | None:
+        """Mark deleted: body "", media_id and sticker_id cleared, seq kept. None when missing.
+        Deleting twice returns the deleted message."""
+
+
 class ContactStorage(Protocol):
     """Contacts (friends), invitations and blocks.
 
@@ -62,9 +229,6 @@ class ContactStorage(Protocol):
     nodes. Storage enforces that and the effects of a block; who may do what (blocks refusing
     invitations, only the invitee accepting, ...) is decided by `chatcore.server.contacts`.
     """
-
-    async def get_user_by_username(self, username: str) -> User | None:
-        """The user with this username (case-insensitive), to invite by username."""
 
     async def create_invitation(
         self, from_id: str, to_id: str, now_ts: int, hidden: bool = False
@@ -150,9 +314,6 @@ class DeviceStorage(Protocol):
     async def delete_device(self, user_id: str, device_id: str) -> bool:
         """Remove the device when it is one of the user's; True when it was."""
 
-    async def devices_of(self, user_ids: Sequence[str]) -> list[Device]:
-        """Every device of these users (for sending pushes), by user id then newest first."""
-
 
 class PushQueueStorage(Protocol):
     """The push queue: pushes waiting to be sent, kept across restarts and shared by the nodes.
@@ -185,7 +346,7 @@ class PushQueueStorage(Protocol):
 
 
 class MediaStorage(Protocol):
-    """Media metadata, sticker packs and the profile fields that point at media.
+    """Media metadata: what an upload is and who may read it.
 
     The bytes themselves live in the `MediaStore`; storage keeps what they are and who may read
     them. Ids given by clients may be anything: a lookup of an id that cannot exist answers
@@ -203,6 +364,14 @@ class MediaStorage(Protocol):
         it: it is the media of a non-deleted `media` message in a room the user belongs to, the
         image of a sticker, or the avatar of a user (profiles are public)."""
 
+
+class StickerStorage(Protocol):
+    """Sticker packs: named, ordered sets of stickers, each an image stored as a media row.
+
+    Packs are public (every user sees every pack). Ids given by clients may be anything: a
+    lookup of an id that cannot exist answers None, never an error.
+    """
+
     async def put_sticker_pack(self, pack: StickerPack, now_ts: int) -> StickerPack:
         """Create or replace the pack with `pack.id` and its stickers, in one transaction. The
         stickers' media rows must exist. Return the pack as stored."""
@@ -213,10 +382,6 @@ class MediaStorage(Protocol):
     async def get_sticker_pack(self, pack_id: str) -> StickerPack | None: ...
 
     async def get_sticker(self, sticker_id: str) -> Sticker | None: ...
-
-    async def update_profile(self, user_id: str, changes: Mapping[str, str | None]) -> User | None:
-        """Change `display_name` and/or `avatar_media_id` (None clears the avatar) of a user;
-        keys absent from `changes` are left as they are. None when the user does not exist."""
 
 
 class RateLimitStorage(Protocol):
@@ -242,17 +407,23 @@ class RateLimitStorage(Protocol):
 @runtime_checkable
 class Storage(
     Lifecycle,
+    UserStorage,
+    ProfileStorage,
+    RoomStorage,
+    MessageStorage,
     ContactStorage,
     MediaStorage,
+    StickerStorage,
     DeviceStorage,
     PushQueueStorage,
     RateLimitStorage,
     Protocol,
 ):
-    """The system of record: users, logins and refresh tokens, settings.
+    """The system of record: every area above, in one backend sharing one database.
 
-    Usernames are unique case-insensitively and keep the case they were registered with.
     Times are integer milliseconds since the epoch. Ids are opaque strings made by the storage.
+    Each area's protocol states its own contract; the contract suite
+    (`chatcore.testing.storage_contract`) has one test class per area.
 
     Optional attribute `write_lanes: int` (1 when absent): how many `store_messages` calls
     for *different* rooms may run at once. The message writer (`chatcore.server.writer`) then keeps
@@ -261,140 +432,6 @@ class Storage(
 
     async def ping(self) -> None:
         """Raise if the database cannot be reached (used by /healthz)."""
-
-    # users
-    async def create_user(self, username: str, password_hash: str, display_name: str) -> User:
-        """Store a new user; raise ChatError(conflict) when the username is taken."""
-
-    async def get_user(self, user_id: str) -> User | None: ...
-
-    async def get_credentials(self, username: str) -> Credentials | None:
-        """The user with this username (case-insensitive) and their password hash."""
-
-    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        """Replace a hash (after a password change, or a re-hash with newer parameters)."""
-
-    async def search_users(self, prefix: str, limit: int) -> list[User]:
-        """Users whose username or display name starts with `prefix`, case-insensitively,
-        ordered by username; at most `limit`."""
-
-    async def list_users(self, limit: int, offset: int = 0) -> list[User]:
-        """Users ordered by username (for admin commands)."""
-
-    # logins: a login is one token family, started by a password login
-    async def create_login(
-        self, user_id: str, refresh_hash: str, refresh_expires_ts: int, now_ts: int
-    ) -> str:
-        """Start a login with its first refresh token (stored only as a hash); return its id."""
-
-    async def rotate_refresh_token(
-        self, old_hash: str, new_hash: str, new_expires_ts: int, now_ts: int
-    ) -> RefreshOutcome:
-        """Atomically mark the token `old_hash` used and store `new_hash` for the same login.
-
-        Only an unused, unexpired token of a live login rotates ("ok"); two concurrent calls with
-        the same token never both succeed. Nothing is written for any other status.
-        """
-
-    async def end_login(self, login_id: str, now_ts: int) -> None:
-        """End a login: its refresh tokens stop working. Ending it twice is harmless."""
-
-    async def login_ended(self, login_id: str) -> bool:
-        """True when the login was ended or does not exist."""
-
-    async def ended_logins_since(self, since_ts: int) -> list[str]:
-        """Ids of logins ended at or after `since_ts` (to fill a node's revocation list)."""
-
-    # settings: one JSON object per user
-    async def get_settings(self, user_id: str) -> dict[str, Any]: ...
-
-    async def put_settings(self, user_id: str, settings: dict[str, Any]) -> None: ...
-
-    # rooms: membership is the only authorization the storage knows; callers check it
-    async def create_direct_room(self, user_a: str, user_b: str, now_ts: int) -> tuple[Room, bool]:
-        """The direct room of this pair, created when missing; True when this call created it.
-
-        One room per unordered pair, also under concurrent calls from several nodes.
-        """
-
-    async def create_group_room(
-        self, owner_id: str, name: str, member_ids: Sequence[str], now_ts: int
-    ) -> Room:
-        """A new group room with the owner and the given (existing) users as members."""
-
-    async def get_room(self, room_id: str) -> Room | None: ...
-
-    async def add_member(self, room_id: str, user_id: str, now_ts: int) -> Room | None:
-        """Add a member; return the room after the change, or None when already a member."""
-
-    async def remove_member(self, room_id: str, user_id: str) -> Room | None:
-        """Remove a member; return the room after the change, or None when not a member.
-
-        When a group's owner leaves, ownership passes to the member who joined first (none
-        when the room is left empty).
-        """
-
-    async def list_rooms(self, user_id: str) -> list[RoomView]:
-        """The user's rooms, most recently active first (last message ts, else creation ts),
-        each with its last message and the user's unread count: non-deleted messages of others
-        with a seq above the user's read seq."""
-
-    async def room_view(self, room_id: str, user_id: str) -> RoomView | None:
-        """One room as `list_rooms` shows it, or None when the user is not a member."""
-
-    async def room_seqs(self, user_id: str) -> dict[str, int]:
-        """`{room_id: last_seq}` for every room the user belongs to."""
-
-    async def direct_peers(self, user_id: str) -> list[str]:
-        """Users who share a direct room with this user."""
-
-    # messages
-    async def store_messages(self, drafts: Sequence[Draft]) -> list[Stored | ChatError]:
-        """Store a batch of messages in one transaction (group commit); one answer per draft.
-
-        For each draft, in order: a message with the same (sender_id, room_id, ref) already
-        stored is returned unchanged (`created=False`, nothing written); a sender who is not a
-        member answers `ChatError(not_found)`; in a direct room where either member blocks the
-        other, the error of `chatcore.server.contacts.block_refusal` for the sender (`forbidden`:
-        the
-        blocker reads of their block, the blocked user only that the other does not accept
-        it); a `reply_to` that is not a message of the room answers `ChatError(bad_request)`;
-        otherwise the message gets the room's next seq (allocated inside this transaction: no
-        gaps, no reuse, also with concurrent writers on other nodes) and `created=True`. An
-        error for one draft writes nothing for it and does not affect the others. When this
-        returns, every created message is durable.
-        """
-
-    async def find_message_by_ref(self, sender_id: str, room_id: str, ref: str) -> Message | None:
-        """The message stored under an idempotency key, if any."""
-
-    async def get_message(self, room_id: str, message_id: str) -> Message | None: ...
-
-    async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
-        """Messages with seq > after_seq, oldest first, at most `limit`."""
-
-    async def messages_before(
-        self, room_id: str, before_seq: int | None, limit: int
-    ) -> list[Message]:
-        """Messages with seq < before_seq (None: the newest), newest first, at most `limit`."""
-
-    async def updated_since(self, room_id: str, since_ts: int, max_seq: int) -> list[Message]:
-        """Messages with seq <= max_seq edited or deleted after `since_ts`, in seq order."""
-
-    async def edit_message(
-        self, room_id: str, message_id: str, body: str, now_ts: int
-    ) -> Message | None:
-        """Replace the body (sets edited_ts); None when missing or deleted."""
-
-    async def delete_message(self, room_id: str, message_id: str, now_ts: int) -> Message | None:
-        """Mark deleted: body "", media_id and sticker_id cleared, seq kept. None when missing.
-        Deleting twice returns the deleted message."""
-
-    async def mark_read(self, room_id: str, user_id: str, seq: int) -> int | None:
-        """Move the user's read seq to min(seq, last_seq) if that is higher than before.
-
-        Return the new read seq when it moved, else None (never moves backwards).
-        """
 
 
 @runtime_checkable

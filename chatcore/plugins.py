@@ -1,10 +1,14 @@
 """The plugin manager: one per app, and the typed facade the engine calls hooks through.
 
-Plugins come from three places, in this order: the core's own plugin, every entry point of the
-group `chatcore` (the built-ins and installed third-party packages), and the modules named in
-the config's `plugins`. Names in `disabled_plugins` are blocked before anything loads.
-`check_pending()` then fails start-up on any `chatcore_*` function that matches no hook, so a
-misspelled hook never goes silently unused.
+A host assembles one role (`chatcore.roles`): it knows the kernel's hooks and that role's, and
+loads only the plugins that serve it. Plugins come from three places, in this order: the core's
+own plugins (the server's), every entry point of the group `chatcore` (the built-ins and
+installed third-party packages), and the modules named in the config's `plugins`. Names in
+`disabled_plugins` are blocked before anything loads. An entry point of the other role is left
+out (`chatcore plugins` does not list it); a module named in the config, or an object
+registered, of the other role is an error. The check then fails start-up on any `chatcore_*`
+function that matches no hook, so a misspelled hook never goes silently unused; a plugin
+serving both roles may implement the other role's hooks, which this host never calls.
 
 An entry point that fails to import (a half-installed package, a dependency missing) is
 skipped, with the reason kept in `PluginHost.skipped`: one broken package must not break every
@@ -27,6 +31,7 @@ from chatcore import hookspecs
 from chatcore.extras import Extra
 from chatcore.failures import one_line
 from chatcore.hooks import call_all_sync
+from chatcore.roles import ROLES, Role, RoleError, plugin_roles, role_hookspecs
 
 GROUP = "chatcore"
 
@@ -45,9 +50,11 @@ class PluginInfo:
 class PluginHost:
     """Owns one pluggy manager; the rest of the engine goes through these methods."""
 
-    def __init__(self) -> None:
+    def __init__(self, role: Role = "server") -> None:
+        self.role: Role = role
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
+        self.pm.add_hookspecs(role_hookspecs(role))
         self._sources: dict[str, str] = {}
         #: Entry points not loaded because their import failed: name -> why (one line).
         self.skipped: dict[str, str] = {}
@@ -60,17 +67,14 @@ class PluginHost:
         *,
         entry_points: bool = True,
         extra: Iterable[object] = (),
+        role: Role = "server",
     ) -> PluginHost:
-        """Build a manager: core, entry points, `modules`, then `extra` plugin objects."""
-        host = cls()
+        """Build a manager for `role`: core, entry points, `modules`, then `extra` objects."""
+        host = cls(role)
         for name in disabled:
             host.pm.set_blocked(name)
-        from chatcore.server import core_plugin
-        from chatcore.server.push import rules as push_rules
-
-        host.register(core_plugin, "chatcore.core", source="core")
-        # Its own plugin, so a deployment with other push rules can disable it by name.
-        host.register(push_rules, "chatcore.push_rules", source="core")
+        if role == "server":
+            host._register_server_core()
         if entry_points:
             host._load_entry_points()
         for module_name in modules:
@@ -86,6 +90,14 @@ class PluginHost:
         host.check()
         return host
 
+    def _register_server_core(self) -> None:
+        from chatcore.server import core_plugin
+        from chatcore.server.push import rules as push_rules
+
+        self.register(core_plugin, "chatcore.core", source="core")
+        # Its own plugin, so a deployment with other push rules can disable it by name.
+        self.register(push_rules, "chatcore.push_rules", source="core")
+
     def _load_entry_points(self) -> None:
         for ep in importlib.metadata.entry_points(group=GROUP):
             if self.pm.is_blocked(ep.name) or self.pm.get_plugin(ep.name) is not None:
@@ -96,10 +108,24 @@ class PluginHost:
             except Exception as exc:  # whatever a broken package raises, the others still load
                 self.skipped[ep.name] = f"entry point{dist} cannot be imported: {one_line(exc)}"
                 continue
+            try:
+                roles = self._roles_of(plugin, ep.name)
+            except PluginError as exc:  # a bad chatcore_role: skipped like a broken import
+                self.skipped[ep.name] = f"entry point{dist}: {exc}"
+                continue
+            if self.role not in roles:
+                continue  # another role's plugin: installed beside this one, not for this process
             self.register(plugin, ep.name, source=f"entry point{dist}")
 
     def register(self, plugin: object, name: str | None = None, source: str = "registered") -> str:
-        """Add `plugin` under `name` (its own name when None); a hook wrapper is refused."""
+        """Add `plugin` under `name` (its own name when None); a hook wrapper is refused, and so
+        is a plugin that does not serve this host's role."""
+        roles = self._roles_of(plugin, name)
+        if self.role not in roles:
+            raise PluginError(
+                f"plugin {_shown(plugin, name)} serves the {' and '.join(roles)} role, "
+                f"not the {self.role} role this host assembles (the config's `role`)"
+            )
         registered = self.pm.register(plugin, name)
         if registered is None:  # blocked
             return name or ""
@@ -114,21 +140,49 @@ class PluginHost:
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
                     self.pm.unregister(plugin)
-                    # An object registered without a name is named by its id(): say its class.
-                    shown = type(plugin).__qualname__ if name == str(id(plugin)) else name
                     raise PluginError(
-                        f"plugin {shown}: hook {caller.name} is a wrapper; chatcore's hooks may "
-                        "be async and are called one implementation at a time, so wrappers are "
-                        "not supported; implement it as a plain hook (tryfirst=True or "
-                        "trylast=True to run before or after the others)"
+                        f"plugin {_shown(plugin, name)}: hook {caller.name} is a wrapper; "
+                        "chatcore's hooks may be async and are called one implementation at "
+                        "a time, so wrappers are not supported; implement it as a plain hook "
+                        "(tryfirst=True or trylast=True to run before or after the others)"
                     )
 
-    def check(self) -> None:
-        """Fail on any hook implementation that matches no hook specification."""
+    def _roles_of(self, plugin: object, name: str | None) -> tuple[Role, ...]:
         try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(str(exc)) from exc
+            return tuple(sorted(plugin_roles(plugin)))
+        except RoleError as exc:
+            raise PluginError(f"plugin {_shown(plugin, name)}: {exc}") from None
+
+    def check(self) -> None:
+        """Fail on any hook implementation that matches no hook specification of this role.
+
+        What pluggy's `check_pending` does, but a plugin serving several roles may implement
+        the hooks of the others: this host never calls them. A plugin serving only this role
+        may not: it says which role it is meant for, and a hook of another role means a mistake.
+        """
+        others = {
+            hook: role
+            for role in ROLES
+            if role != self.role
+            for hook in vars(role_hookspecs(role))
+            if hook.startswith("chatcore_")
+        }
+        for hook, caller in vars(self.pm.hook).items():
+            if hook.startswith("_") or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.optionalhook:
+                    continue
+                shown = _shown(impl.plugin, impl.plugin_name)
+                other = others.get(hook)
+                if other is None:
+                    raise PluginError(f"unknown hook {hook!r} in plugin {shown}")
+                if self._roles_of(impl.plugin, impl.plugin_name) == (self.role,):
+                    raise PluginError(
+                        f"plugin {shown} serves the {self.role} role only, but implements "
+                        f"{hook}, a hook of the {other} role: fix its chatcore_role or drop "
+                        "the hook"
+                    )
 
     @property
     def hook(self) -> Any:
@@ -163,3 +217,12 @@ class PluginHost:
                     raise PluginError(f"config section {section!r}: {model!r} is not a model")
                 pairs.append((section, model))
         return pairs
+
+
+def _shown(plugin: object, name: str | None) -> str:
+    """How errors name a plugin: an object registered without a name is named by its id() by
+    pluggy, so say its class instead."""
+    name = name or getattr(plugin, "__name__", None)
+    if name is None or name == str(id(plugin)):
+        return type(plugin).__qualname__
+    return name

@@ -1,10 +1,12 @@
 """Configuration: one TOML file, overridden by `CHATCORE_SECTION__KEY` environment variables.
 
 Loading happens in two steps, because plugins bring their own sections:
-1. `read_config_file` reads the raw TOML, from which the engine learns which extra plugins to
-   load (`plugins`) and which to block (`disabled_plugins`);
+1. `read_config_file` reads the raw TOML, from which the engine learns the role it assembles
+   (`role`, `config_role`), which extra plugins to load (`plugins`) and which to block
+   (`disabled_plugins`);
 2. `build_settings` validates the whole file against the core's sections plus every section
-   contributed through `chatcore_settings_models`. Unknown keys are errors.
+   contributed through `chatcore_settings_models`. Unknown keys are errors, and so are the
+   sections of the other role (`ROLE_SECTIONS`: a client config has no `[storage]`).
 Every failure is a `ConfigError` listing one line per bad key: `file: dotted.key: expected ...`.
 """
 
@@ -30,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from chatcore.roles import Role
 
 ENV_PREFIX = "CHATCORE_"
 S = TypeVar("S", bound=BaseModel)
@@ -186,6 +190,22 @@ class ClientSettings(Section):
     )
 
 
+class DeviceStoreSettings(Section):
+    """`[device_store]`: the client's store on the device (offline history, drafts, keys)."""
+
+    path: str = Field(
+        "./data/client.db", min_length=1, description="File of the device store (SQLite)."
+    )
+
+
+class MediaCacheSettings(Section):
+    """`[media_cache]`: where the client keeps the media it has downloaded."""
+
+    path: str = Field(
+        "./data/media-cache", min_length=1, description="Folder of the cached media files."
+    )
+
+
 class PresenceSettings(Section):
     """`[presence]`: how nodes of a cluster tell each other who is online."""
 
@@ -259,7 +279,7 @@ class PushSettings(Section):
     )
 
 
-#: Sections every server and client has, whatever plugins are loaded.
+#: Sections every config has a model for, whatever plugins are loaded.
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "server": ServerSettings,
     "limits": LimitsSettings,
@@ -268,8 +288,19 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "broker": BrokerSettings,
     "media": MediaSettings,
     "client": ClientSettings,
+    "device_store": DeviceStoreSettings,
+    "media_cache": MediaCacheSettings,
     "presence": PresenceSettings,
     "push": PushSettings,
+}
+
+#: The core's sections only one role reads: a config (or the environment) giving one of the
+#: other role's is an error, so a client config never selects the server's backends. The rest
+#: (`[limits]`, `[logging]`) are both roles'. Plugins' sections need no entry: a plugin of the
+#: other role is not loaded, so its section is an unknown key.
+ROLE_SECTIONS: dict[Role, tuple[str, ...]] = {
+    "server": ("server", "storage", "broker", "media", "presence", "push"),
+    "client": ("client", "device_store", "media_cache"),
 }
 
 
@@ -299,7 +330,7 @@ class Settings(_EnvOverFile):
         validate_default=True,
     )
 
-    role: Literal["server", "client"] = "server"
+    role: Role = "server"
     plugins: list[str] = Field(default_factory=list)
     disabled_plugins: list[str] = Field(default_factory=list)
     server: ServerSettings = Field(default_factory=ServerSettings)
@@ -309,6 +340,8 @@ class Settings(_EnvOverFile):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
+    device_store: DeviceStoreSettings = Field(default_factory=DeviceStoreSettings)
+    media_cache: MediaCacheSettings = Field(default_factory=MediaCacheSettings)
     presence: PresenceSettings = Field(default_factory=PresenceSettings)
     push: PushSettings = Field(default_factory=PushSettings)
 
@@ -359,6 +392,20 @@ class _PluginLists(_EnvOverFile):
     disabled_plugins: list[str] = Field(default_factory=list)
 
 
+def config_role(raw: Mapping[str, Any], source: str) -> Role:
+    """`role` from the raw file, overridden by the environment: what the plugin host loads."""
+    given = {"role": raw["role"]} if "role" in raw else {}
+    try:
+        return _RoleOnly(**given).role
+    except ValidationError as exc:
+        raise ConfigError(source, _problems(exc)) from None
+
+
+class _RoleOnly(_EnvOverFile):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    role: Role = "server"
+
+
 def settings_class(contributed: Iterable[tuple[str, type[BaseModel]]]) -> type[Settings]:
     """A Settings subclass with one field per section; models for one section are combined."""
     by_section: dict[str, list[type[BaseModel]]] = {}
@@ -392,6 +439,9 @@ def build_settings(
             settings = cls(**raw)
         except ValidationError as exc:
             raise ConfigError(source, _problems(exc, cls)) from None
+    others = _other_role_sections(settings)
+    if others:
+        raise ConfigError(source, others)
     advice = []
     for warning in caught:
         if issubclass(warning.category, ConfigWarning):
@@ -402,6 +452,18 @@ def build_settings(
             )
     settings._advice = tuple(advice)
     return settings
+
+
+def _other_role_sections(settings: Settings) -> list[str]:
+    """One problem per section given (in the file or the environment) of the other role."""
+    return [
+        f"{name}: a section of the {role} role, not of this config's role "
+        f"({settings.role}: {', '.join(ROLE_SECTIONS[settings.role])} and the shared ones)"
+        for role, names in ROLE_SECTIONS.items()
+        if role != settings.role
+        for name in names
+        if name in settings.model_fields_set
+    ]
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

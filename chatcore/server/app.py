@@ -35,6 +35,7 @@ from chatcore.settings import (
     ConfigError,
     Settings,
     build_settings,
+    config_role,
     plugin_lists,
     read_config_file,
 )
@@ -85,7 +86,13 @@ class App:
         source = str(path) if path else "<defaults>"
         raw = _deep_merge(read_config_file(path), overrides or {})
         modules, disabled = plugin_lists(raw, source)
-        host = PluginHost.load(modules, disabled, entry_points=entry_points, extra=extra_plugins)
+        host = PluginHost.load(
+            modules,
+            disabled,
+            entry_points=entry_points,
+            extra=extra_plugins,
+            role=config_role(raw, source),
+        )
         settings = build_settings(raw, host.settings_models(), source)
         problems = unserved_urls(settings, host)
         if problems:

@@ -10,6 +10,7 @@ there too), so tests never share state unless they share a folder on purpose.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -35,11 +36,34 @@ PORT_ATTEMPTS = 3
 TIMEOUT_SCALE = float(os.environ.get("CHATCORE_TEST_TIMEOUT_SCALE", "1"))
 
 
+#: Where test servers listen: below the ephemeral range, so that no outgoing connection (a test's
+#: HTTP client, a node's Redis connection) can take a killed server's port before its restart.
+LISTEN_PORTS = range(20_000, 32_768)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the ephemeral range
+    (`LISTEN_PORTS`) when one is free there."""
+    lowest_ephemeral = _lowest_ephemeral_port()
+    candidates = [p for p in LISTEN_PORTS if p < lowest_ephemeral]
+    for port in random.sample(candidates, min(50, len(candidates))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # crowded: any port the system gives
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _lowest_ephemeral_port() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default; elsewhere 49152, above LISTEN_PORTS anyway
 
 
 #: Ports `server_config` picked (not a test's own choice): a first start may move off them.

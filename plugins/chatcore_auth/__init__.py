@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from chatcore.server.app import App
     from chatcore_auth.backend import TokenAuthBackend
 
+chatcore_role = "server"  # the role it serves (chatcore.roles)
+
 __all__ = ["AuthSettings", "TokenAuthBackend", "chatcore_auth_backend", "chatcore_settings_models"]
 
 # The backend (argon2, JWTs, the engine) loads when an app starts: `chatcore --help` loads this

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from chatcore.interfaces import PushAdapter
     from chatcore.server.app import App
 
+chatcore_role = "server"  # the role it serves (chatcore.roles)
+
 __all__ = ["EXTRA", "FcmSettings", "chatcore_push_adapters", "chatcore_settings_models"]
 
 EXTRA = Extra(

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from chatcore.server.app import App
     from chatcore_fsspec.store import FsspecMediaStore
 
+chatcore_role = "server"  # the role it serves (chatcore.roles)
+
 __all__ = ["EXTRA", "FsspecMediaSettings", "FsspecMediaStore", "chatcore_media_store"]
 
 #: What an `s3://` URL needs (local folders and `memory://` come with the base install).

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
     from chatcore.server.app import App
 
+chatcore_role = "server"  # the role it serves (chatcore.roles)
+
 __all__ = ["MemoryBroker", "MemoryBrokerSettings", "MemorySubscription", "chatcore_broker"]
 
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from chatcore.server.app import App
     from chatcore_nats.broker import BrokerUnavailable, NatsBroker, NatsSubscription, subject
 
+chatcore_role = "server"  # the role it serves (chatcore.roles)
+
 __all__ = [
     "EXTRA",
     "BrokerUnavailable",

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from chatcore.server.app import App
     from chatcore_push_webhook.adapter import WebhookAdapter, signature
 
+chatcore_role = "server"  # the role it serves (chatcore.roles)
+
 __all__ = [
     "EXTRA",
     "WebhookAdapter",

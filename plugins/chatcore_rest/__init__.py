@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from chatcore.interfaces import Transport
     from chatcore.server.app import App
 
+chatcore_role = "server"  # the role it serves (chatcore.roles)
+
 __all__ = ["RestSettings", "chatcore_settings_models", "chatcore_transports"]
 
 

@@ -11,9 +11,9 @@ from quart_schema import HttpSecurityScheme, QuartSchema
 from quart_schema import Info as OpenAPIInfo
 
 import chatcore
-from chatcore_rest import contacts_api, devices_api, media_api, messages_api, rooms_api
-from chatcore_rest.api import API_PREFIX, FEATURES_KEY, add_routes, register_api
 from chatcore_rest.auth import BEARER
+from chatcore_rest.endpoints import AREAS
+from chatcore_rest.endpoints.base import API_PREFIX
 from chatcore_rest.errors import install_error_handlers
 from chatcore_rest.jsonio import OrjsonProvider
 from chatcore_rest.metrics import HttpMetrics
@@ -42,10 +42,8 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
     """A Quart app serving the built-in endpoints and every plugin route of `app`."""
     quart = Quart("chatcore_rest", static_folder=None)
     quart.config.update(MAX_CONTENT_LENGTH=JSON_BODY_LIMIT, PROPAGATE_EXCEPTIONS=False)
-    limits = [
-        *messages_api.body_limits(app.settings.limits),
-        *media_api.body_limits(app.settings.limits),
-    ]
+    areas = [area for area in AREAS if area.available(app)]
+    limits = [limit for area in areas for limit in area.body_limits(app.settings.limits)]
     quart.request_class = ChatRequest.with_body_limits(limits)
     QuartSchema(
         quart,
@@ -59,7 +57,8 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
     )
     quart.json = OrjsonProvider(quart)  # after QuartSchema, which installs its own provider
     metrics = HttpMetrics.for_app(app)
-    quart.extensions[EXTENSION] = RestState(app, metrics, tuple(settings.trusted_proxies))
+    features = tuple(dict.fromkeys(feature for area in areas for feature in area.features))
+    quart.extensions[EXTENSION] = RestState(app, metrics, tuple(settings.trusted_proxies), features)
     install_error_handlers(quart)
 
     @quart.after_request
@@ -83,16 +82,9 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
             )
         return response
 
-    register_api(quart)
-    add_routes(quart, rooms_api.ROUTES)
-    add_routes(quart, messages_api.ROUTES)
-    # contacts and blocks
-    add_routes(quart, contacts_api.ROUTES)
-    app.state[FEATURES_KEY] = (*app.state.get(FEATURES_KEY, ()), *contacts_api.FEATURES)
-    # push devices (registration; the push dispatcher sends to them)
-    add_routes(quart, devices_api.ROUTES)
-    app.state[FEATURES_KEY] = (*app.state.get(FEATURES_KEY, ()), *devices_api.FEATURES)
-    # media, profile and stickers
-    add_routes(quart, media_api.routes(app))
+    for area in areas:
+        for method, path, view in area.routes:
+            # One method per view, named after its function (its OpenAPI operation id).
+            quart.add_url_rule(path, endpoint=view.__name__, view_func=view, methods=[method])
     mount_plugin_routes(quart, app)
     return quart

@@ -12,8 +12,8 @@ from werkzeug.datastructures import Headers
 
 from chatcore import routes
 from chatcore.hooks import call_all_sync, resolve
-from chatcore_rest.api import API_PREFIX
 from chatcore_rest.auth import BEARER, authenticate
+from chatcore_rest.endpoints.base import API_PREFIX
 from chatcore_rest.jsonio import empty_response, json_response
 from chatcore_rest.openapi import PER_METHOD_IDS, Reply, api_doc
 

@@ -4,6 +4,9 @@ Request bodies are lenient where the contract's rules live in `chatcore.server.a
 passwords, display names): the models only demand an object with the right fields of the right
 JSON types, and the account rules answer with their own messages. The constraints still appear
 in the document, as `json_schema_extra`.
+
+A reply that shows a domain object (`chatcore.models.Room`, `Message`, ...) is documented by a
+`<Name>Body` class (`RoomBody`, `MessageBody`, like `ErrorBody`), so the two never share a name.
 """
 
 from __future__ import annotations
@@ -46,13 +49,13 @@ __all__ = [
     "HistoryQuery",
     "Info",
     "LoginRequest",
-    "Message",
+    "MessageBody",
     "MessagePage",
     "ReadRequest",
     "RefreshRequest",
     "RegisterRequest",
     "Registered",
-    "Room",
+    "RoomBody",
     "RoomList",
     "SendMessageRequest",
     "TokenPair",
@@ -223,7 +226,7 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
-class Message(BaseModel):
+class MessageBody(BaseModel):
     """A message (docs/protocol.md, Messages); a deleted one keeps its seq, with body ""."""
 
     id: str
@@ -241,7 +244,7 @@ class Message(BaseModel):
     deleted: bool
 
 
-class Room(BaseModel):
+class RoomBody(BaseModel):
     """A room as the caller sees it. A direct room has `name` and `owner_id` null."""
 
     id: str
@@ -251,7 +254,7 @@ class Room(BaseModel):
     owner_id: str | None
     last_seq: int = Field(description="The seq of the room's newest message (0: none yet).")
     created_ts: int
-    last_message: Message | None = None
+    last_message: MessageBody | None = None
     unread: int = Field(
         description="Non-deleted messages of others with a seq above the caller's read seq."
     )
@@ -260,13 +263,13 @@ class Room(BaseModel):
 class RoomList(BaseModel):
     """The caller's rooms, most recently active first."""
 
-    rooms: list[Room]
+    rooms: list[RoomBody]
 
 
 class MessagePage(BaseModel):
     """A page of history and whether more messages exist in its direction."""
 
-    messages: list[Message]
+    messages: list[MessageBody]
     has_more: bool
 
 
@@ -303,7 +306,7 @@ class BlockRequest(BaseModel):
     user_id: str
 
 
-class Invitation(BaseModel):
+class InvitationBody(BaseModel):
     """A friend invitation; `ts` is when it was sent."""
 
     id: str
@@ -316,11 +319,11 @@ class Invitation(BaseModel):
 class Invitations(BaseModel):
     """The caller's pending invitations, newest first."""
 
-    incoming: list[Invitation]
-    outgoing: list[Invitation]
+    incoming: list[InvitationBody]
+    outgoing: list[InvitationBody]
 
 
-class Contact(BaseModel):
+class ContactBody(BaseModel):
     """A contact, since `since_ts`, with their presence."""
 
     user: User
@@ -331,13 +334,13 @@ class Contact(BaseModel):
 class AcceptedContact(BaseModel):
     """The contact an accepted invitation made."""
 
-    contact: Contact
+    contact: ContactBody
 
 
 class Contacts(BaseModel):
     """The caller's contacts, ordered by username."""
 
-    contacts: list[Contact]
+    contacts: list[ContactBody]
 
 
 class Blocks(BaseModel):
@@ -350,9 +353,9 @@ __all__ += [
     "AcceptedContact",
     "BlockRequest",
     "Blocks",
-    "Contact",
+    "ContactBody",
     "Contacts",
-    "Invitation",
+    "InvitationBody",
     "Invitations",
     "InviteRequest",
 ]
@@ -370,7 +373,7 @@ class UploadForm(BaseModel):
     )
 
 
-class Media(BaseModel):
+class MediaBody(BaseModel):
     """An uploaded file. `url` works without the Authorization header until it expires."""
 
     id: str
@@ -426,7 +429,7 @@ class StickerItem(BaseModel):
     url: str = Field(description="A signed URL of the sticker's image.")
 
 
-class StickerPack(BaseModel):
+class StickerPackBody(BaseModel):
     """A sticker pack."""
 
     model_config = ConfigDict(title="Pack")
@@ -439,15 +442,15 @@ class StickerPack(BaseModel):
 class StickerPacks(BaseModel):
     """Every sticker pack of the server, by name."""
 
-    packs: list[StickerPack]
+    packs: list[StickerPackBody]
 
 
 __all__ += [
-    "Media",
+    "MediaBody",
     "MediaQuery",
     "ProfilePatch",
     "StickerItem",
-    "StickerPack",
+    "StickerPackBody",
     "StickerPacks",
     "ThumbnailQuery",
     "UploadForm",
@@ -493,7 +496,7 @@ class DeviceRequest(BaseModel):
     keys: PushKeys | None = Field(None, description="Web Push only.")
 
 
-class Device(BaseModel):
+class DeviceBody(BaseModel):
     """A push device of the caller."""
 
     id: str
@@ -507,7 +510,7 @@ class Device(BaseModel):
 class Devices(BaseModel):
     """The caller's push devices, newest first."""
 
-    devices: list[Device]
+    devices: list[DeviceBody]
 
 
-__all__ += ["Device", "DeviceRequest", "Devices", "PushKeys"]
+__all__ += ["DeviceBody", "DeviceRequest", "Devices", "PushKeys"]

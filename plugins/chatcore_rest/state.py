@@ -23,6 +23,8 @@ class RestState:
     app: App
     metrics: HttpMetrics
     trusted_proxies: Sequence[Network]
+    #: The features of the endpoint areas mounted, as /api/v1/info reports them.
+    features: tuple[str, ...] = ()
 
 
 def rest_state() -> RestState:

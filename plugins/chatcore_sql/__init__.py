@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from chatcore.server.app import App
     from chatcore_sql.storage import SqlStorage, build_storage
 
+chatcore_role = "server"  # the role it serves (chatcore.roles)
+
 __all__ = ["EXTRA", "SqlStorage", "SqlStorageSettings", "build_storage"]
 
 #: What a PostgreSQL URL needs (SQLite comes with the base install).

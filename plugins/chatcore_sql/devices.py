@@ -9,7 +9,6 @@ SQLite has one writer at a time anyway).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -20,9 +19,6 @@ from chatcore.errors import ChatError, ErrorCode, not_found
 from chatcore.models import Device, WebPushKeys
 from chatcore_sql.rooms import dialect_insert
 from chatcore_sql.tables import push_devices, push_queue, users
-
-#: User ids per `IN (...)` of `devices_of` (well below both databases' parameter limits).
-_CHUNK = 500
 
 DEVICE_COLUMNS = (
     push_devices.c.id,
@@ -127,16 +123,3 @@ async def remove(conn: AsyncConnection, user_id: str, device_id: str) -> bool:
         return False
     await conn.execute(delete(push_queue).where(push_queue.c.device_id == device_id))
     return True
-
-
-async def of_users(conn: AsyncConnection, user_ids: Sequence[str]) -> list[Device]:
-    wanted = sorted(set(user_ids))
-    found: list[Device] = []
-    for start in range(0, len(wanted), _CHUNK):
-        stmt = (
-            select(*DEVICE_COLUMNS)
-            .where(push_devices.c.user_id.in_(wanted[start : start + _CHUNK]))
-            .order_by(push_devices.c.user_id, *NEWEST_FIRST)
-        )
-        found.extend(device_of(row) for row in await conn.execute(stmt))
-    return found

@@ -11,8 +11,9 @@ transactions begin with `BEGIN IMMEDIATE` so that a writer in another process (a
 next to a running server) waits on `busy_timeout` instead of failing with "database is locked".
 Readers never wait for writers (WAL). PostgreSQL needs no lock: its row locks decide.
 
-The SQL of rooms and messages lives in `chatcore_sql.rooms` and `chatcore_sql.messages`; this
-class chooses the transaction each call runs in.
+The SQL of each area lives in a module of its own (`chatcore_sql.users`, `rooms`, `messages`,
+`contacts`, `media`, `devices`, `push_queue`, `rate_limits`); this class chooses the
+transaction each call runs in.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, bindparam, insert, or_, select, text, update
+from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -57,6 +58,7 @@ from chatcore.models import (
 from chatcore_sql import EXTRA as POSTGRES
 from chatcore_sql import contacts, devices, messages, migrate, push_queue, rate_limits, rooms
 from chatcore_sql import media as media_sql
+from chatcore_sql import users as users_sql
 from chatcore_sql.engine import (
     create_engine,
     describe,
@@ -68,24 +70,19 @@ from chatcore_sql.engine import (
     writer,
 )
 from chatcore_sql.loop_writer import LoopWriter
-from chatcore_sql.rows import USER_COLUMNS, check_text, new_id, plausible, user_of
+from chatcore_sql.rows import check_text, new_id, plausible, user_of
 from chatcore_sql.settings import SqlStorageSettings, async_url
 from chatcore_sql.sqlite_writer import (
-    CompiledSql,
     SqliteReader,
     SqliteRun,
     SqliteStatements,
     SqliteWriter,
 )
-from chatcore_sql.tables import logins, refresh_tokens, user_settings, users
+from chatcore_sql.tables import user_settings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_USER_BY_ID = select(*USER_COLUMNS).where(users.c.id == bindparam("user_id"))
-_SQLITE_USER_BY_ID = CompiledSql(_USER_BY_ID)
-
 
 #: How often a SQLite file's WAL is copied into the database (in the background).
 CHECKPOINT_SECONDS = 1.0
@@ -285,17 +282,7 @@ class SqlStorage:
         user = User(id=new_id(), username=username, display_name=display_name)
         try:
             async with self._write() as conn:
-                await conn.execute(
-                    insert(users).values(
-                        id=user.id,
-                        username=username,
-                        username_lower=username.lower(),
-                        display_name=display_name,
-                        display_name_lower=display_name.lower(),
-                        password_hash=password_hash,
-                        created_ts=now_ms(),
-                    )
-                )
+                await users_sql.create(conn, user, password_hash, now_ms())
         except IntegrityError:
             # The UNIQUE constraint on username_lower decides, also between nodes.
             raise ChatError(ErrorCode.CONFLICT, "That username is taken.") from None
@@ -303,56 +290,30 @@ class SqlStorage:
 
     async def get_user(self, user_id: str) -> User | None:
         if self._sqlite_reader is not None:  # every session start reads it
-            found = await self._sqlite_reader.rows(_SQLITE_USER_BY_ID, {"user_id": user_id})
+            found = await self._sqlite_reader.rows(
+                users_sql.SQLITE_USER_BY_ID, {"user_id": user_id}
+            )
             return user_of(*found) if found else None
         async with self._read() as conn:
-            row = (await conn.execute(_USER_BY_ID, {"user_id": user_id})).first()
-        return user_of(row) if row else None
+            return await users_sql.get(conn, user_id)
 
     async def get_credentials(self, username: str) -> Credentials | None:
-        stmt = select(*USER_COLUMNS, users.c.password_hash).where(
-            users.c.username_lower == username.lower()
-        )
         async with self._read() as conn:
-            row = (await conn.execute(stmt)).first()
-        if row is None:
-            return None
-        return Credentials(user=user_of(row), password_hash=row.password_hash)
+            return await users_sql.credentials(conn, username)
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         async with self._write() as conn:
-            await conn.execute(
-                update(users).where(users.c.id == user_id).values(password_hash=password_hash)
-            )
+            await users_sql.set_password_hash(conn, user_id, password_hash)
 
     async def search_users(self, prefix: str, limit: int) -> list[User]:
         if limit <= 0:
             return []
-        lowered = prefix.lower()
-        # autoescape: a typed '%' or '_' matches itself, not "anything".
-        stmt = (
-            select(*USER_COLUMNS)
-            .where(
-                or_(
-                    users.c.username_lower.startswith(lowered, autoescape=True),
-                    users.c.display_name_lower.startswith(lowered, autoescape=True),
-                )
-            )
-            .order_by(users.c.username_lower)
-            .limit(limit)
-        )
         async with self._read() as conn:
-            return [user_of(row) for row in await conn.execute(stmt)]
+            return await users_sql.search(conn, prefix, limit)
 
     async def list_users(self, limit: int, offset: int = 0) -> list[User]:
-        stmt = (
-            select(*USER_COLUMNS)
-            .order_by(users.c.username_lower)
-            .limit(max(limit, 0))
-            .offset(max(offset, 0))
-        )
         async with self._read() as conn:
-            return [user_of(row) for row in await conn.execute(stmt)]
+            return await users_sql.listed(conn, limit, offset)
 
     # --- logins and refresh tokens ----------------------------------------------------------
 
@@ -361,81 +322,30 @@ class SqlStorage:
     ) -> str:
         login_id = new_id()
         async with self._write() as conn:
-            await _require_user(conn, user_id)
-            await conn.execute(
-                insert(logins).values(id=login_id, user_id=user_id, created_ts=now_ts)
-            )
-            await conn.execute(
-                insert(refresh_tokens).values(
-                    token_hash=refresh_hash,
-                    login_id=login_id,
-                    created_ts=now_ts,
-                    expires_ts=refresh_expires_ts,
-                )
+            await users_sql.create_login(
+                conn, login_id, user_id, refresh_hash, refresh_expires_ts, now_ts
             )
         return login_id
 
     async def rotate_refresh_token(
         self, old_hash: str, new_hash: str, new_expires_ts: int, now_ts: int
     ) -> RefreshOutcome:
-        live_logins = select(logins.c.id).where(logins.c.ended_ts.is_(None))
-        # The conditional UPDATE is the decision: of two concurrent rotations only one matches
-        # `used_ts IS NULL` (PostgreSQL re-checks it after waiting on the row lock).
-        mark_used = (
-            update(refresh_tokens)
-            .where(
-                refresh_tokens.c.token_hash == old_hash,
-                refresh_tokens.c.used_ts.is_(None),
-                refresh_tokens.c.expires_ts > now_ts,
-                refresh_tokens.c.login_id.in_(live_logins),
-            )
-            .values(used_ts=now_ts)
-        )
-        found = select(
-            refresh_tokens.c.login_id, refresh_tokens.c.used_ts, logins.c.user_id, logins.c.ended_ts
-        ).join(logins, logins.c.id == refresh_tokens.c.login_id)
         async with self._write() as conn:
-            rotated = (await conn.execute(mark_used)).rowcount == 1
-            row = (await conn.execute(found.where(refresh_tokens.c.token_hash == old_hash))).first()
-            if row is None:
-                return RefreshOutcome(status="unknown")
-            if rotated:
-                await conn.execute(
-                    insert(refresh_tokens).values(
-                        token_hash=new_hash,
-                        login_id=row.login_id,
-                        created_ts=now_ts,
-                        expires_ts=new_expires_ts,
-                    )
-                )
-                status = "ok"
-            elif row.ended_ts is not None:
-                status = "ended"
-            elif row.used_ts is not None:
-                status = "reused"
-            else:
-                status = "expired"
-        return RefreshOutcome(status=status, login_id=row.login_id, user_id=row.user_id)
+            return await users_sql.rotate_refresh_token(
+                conn, old_hash, new_hash, new_expires_ts, now_ts
+            )
 
     async def end_login(self, login_id: str, now_ts: int) -> None:
         async with self._write() as conn:
-            await conn.execute(
-                update(logins)
-                .where(logins.c.id == login_id, logins.c.ended_ts.is_(None))
-                .values(ended_ts=now_ts)
-            )
+            await users_sql.end_login(conn, login_id, now_ts)
 
     async def login_ended(self, login_id: str) -> bool:
         async with self._read() as conn:
-            row = (
-                await conn.execute(select(logins.c.ended_ts).where(logins.c.id == login_id))
-            ).first()
-        return row is None or row.ended_ts is not None
+            return await users_sql.login_ended(conn, login_id)
 
     async def ended_logins_since(self, since_ts: int) -> list[str]:
-        stmt = select(logins.c.id).where(logins.c.ended_ts >= since_ts).order_by(logins.c.ended_ts)
         async with self._read() as conn:
-            return list((await conn.execute(stmt)).scalars())
+            return await users_sql.ended_logins_since(conn, since_ts)
 
     # --- settings --------------------------------------------------------------------------
 
@@ -448,7 +358,7 @@ class SqlStorage:
     async def put_settings(self, user_id: str, settings: dict[str, Any]) -> None:
         data = orjson.dumps(settings).decode()
         async with self._write() as conn:
-            await _require_user(conn, user_id)
+            await users_sql.require(conn, user_id)
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             stmt = dialect.insert(user_settings).values(
                 user_id=user_id, data=data, updated_ts=now_ms()
@@ -754,8 +664,7 @@ class SqlStorage:
         async with self._write() as conn:
             if not await media_sql.update_profile(conn, user_id, changes):
                 return None
-            row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).one()
-        return user_of(row)
+            return await users_sql.get(conn, user_id)
 
     # --- push devices -------------------------------------------------------------------------
 
@@ -776,14 +685,6 @@ class SqlStorage:
             return False
         async with self._write() as conn:
             return await devices.remove(conn, user_id, device_id)
-
-    async def devices_of(self, user_ids: Sequence[str]) -> list[Device]:
-        if not plausible(*user_ids):
-            user_ids = [user_id for user_id in user_ids if plausible(user_id)]
-        if not user_ids:
-            return []
-        async with self._read() as conn:
-            return await devices.of_users(conn, user_ids)
 
     # --- push queue ---------------------------------------------------------------------------
 
@@ -847,9 +748,3 @@ class SqlStorage:
                 await rate_limits.prune(conn, now_ts)
         except Exception:
             log.warning("could not delete full rate-limit buckets", exc_info=True)
-
-
-async def _require_user(conn: AsyncConnection, user_id: str) -> None:
-    exists = (await conn.execute(select(users.c.id).where(users.c.id == user_id))).first()
-    if exists is None:
-        raise not_found("The user")

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from chatcore.server.app import App
     from chatcore_ws.transport import WebSocketTransport
 
+chatcore_role = "server"  # the role it serves (chatcore.roles)
+
 __all__ = ["WebSocketSettings", "WebSocketTransport"]
 
 # The transport (websockets, the session engine) loads when a server builds it: `chatcore

@@ -11,13 +11,26 @@ import pytest
 from pydantic import BaseModel
 
 from chatcore import hookspecs
+from chatcore.client import hookspecs as client_hookspecs
 from chatcore.plugins import PluginHost
+from chatcore.server import hookspecs as server_hookspecs
 from chatcore.server.app import App
 from chatcore.settings import settings_class
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-HOOKS = [name for name in dir(hookspecs) if name.startswith("chatcore_")]
+#: Each role's hook specifications, under the heading of docs/hooks.md that groups them.
+SPECS_BY_HEADING = {
+    "## Kernel hooks (every role)": hookspecs,
+    "## Server hooks": server_hookspecs,
+    "## Client hooks": client_hookspecs,
+}
+HOOKS = {
+    name: (heading, getattr(module, name))
+    for heading, module in SPECS_BY_HEADING.items()
+    for name in dir(module)
+    if name.startswith("chatcore_")
+}
 
 
 def first_sentence(doc: str) -> str:
@@ -27,13 +40,15 @@ def first_sentence(doc: str) -> str:
 @pytest.mark.parametrize("name", HOOKS)
 def test_every_hook_has_reference_docs(name):
     text = (DOCS / "hooks.md").read_text()
-    fn = getattr(hookspecs, name)
+    role_heading, fn = HOOKS[name]
     heading = re.search(rf"^### `{name}\((.*)\)`", text, re.MULTILINE)
     assert heading, f"docs/hooks.md lacks a '### `{name}(...)`' heading"
     assert heading.group(1) == ", ".join(inspect.signature(fn).parameters)
     assert first_sentence(fn.__doc__ or "") in " ".join(text.split()), (
         f"docs/hooks.md: the entry for {name} should start from its docstring"
     )
+    group = text.split(f"\n{role_heading}\n", 1)[-1].split("\n## ", 1)[0]
+    assert f"### `{name}(" in group, f"docs/hooks.md: {name} belongs under '{role_heading}'"
 
 
 def config_keys() -> list[tuple[str, str]]:

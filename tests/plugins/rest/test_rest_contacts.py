@@ -107,7 +107,7 @@ def test_openapi_documents_every_contacts_endpoint(client: httpx.Client) -> None
         assert {"401", "500"} <= set(operation["responses"])
     created = paths["/api/v1/contacts/invitations"]["post"]["responses"]["201"]
     schema = created["content"]["application/json"]["schema"]
-    assert schema == {"$ref": "#/components/schemas/Invitation"}
+    assert schema == {"$ref": "#/components/schemas/InvitationBody"}
 
 
 def test_every_endpoint_needs_a_token(client: httpx.Client) -> None:

@@ -74,7 +74,7 @@ def test_openapi_documents_every_device_endpoint(client: httpx.Client) -> None:
     body = post["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/DeviceRequest"}
     created = post["responses"]["201"]["content"]["application/json"]["schema"]
-    assert created == {"$ref": "#/components/schemas/Device"}
+    assert created == {"$ref": "#/components/schemas/DeviceBody"}
     schemas = openapi["components"]["schemas"]
     assert schemas["DeviceRequest"]["required"] == ["platform"]
     assert schemas["DeviceRequest"]["properties"]["platform"]["enum"] == [

@@ -622,7 +622,7 @@ def test_openapi_documents_media_endpoints(client: httpx.Client) -> None:
         and "get" in paths["/api/v1/sticker-packs/{pack_id}"]
     )
     schemas = document["components"]["schemas"]
-    assert set(schemas["Media"]["required"]) == MEDIA_KEYS
+    assert set(schemas["MediaBody"]["required"]) == MEDIA_KEYS
     assert set(schemas["Pack"]["required"]) == {"id", "name", "stickers"}
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(document)

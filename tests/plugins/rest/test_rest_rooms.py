@@ -833,14 +833,14 @@ REQUEST_MODELS = {
     ("post", "/api/v1/rooms/{room_id}/read"): "ReadRequest",
 }
 REPLY_MODELS = {
-    ("post", "/api/v1/rooms", "201"): "Room",
-    ("post", "/api/v1/rooms", "200"): "Room",
+    ("post", "/api/v1/rooms", "201"): "RoomBody",
+    ("post", "/api/v1/rooms", "200"): "RoomBody",
     ("get", "/api/v1/rooms", "200"): "RoomList",
-    ("get", "/api/v1/rooms/{room_id}", "200"): "Room",
+    ("get", "/api/v1/rooms/{room_id}", "200"): "RoomBody",
     ("get", "/api/v1/rooms/{room_id}/messages", "200"): "MessagePage",
-    ("post", "/api/v1/rooms/{room_id}/messages", "201"): "Message",
-    ("post", "/api/v1/rooms/{room_id}/messages", "200"): "Message",
-    ("patch", "/api/v1/rooms/{room_id}/messages/{message_id}", "200"): "Message",
+    ("post", "/api/v1/rooms/{room_id}/messages", "201"): "MessageBody",
+    ("post", "/api/v1/rooms/{room_id}/messages", "200"): "MessageBody",
+    ("patch", "/api/v1/rooms/{room_id}/messages/{message_id}", "200"): "MessageBody",
 }
 
 
@@ -884,10 +884,10 @@ def test_openapi_documents_rooms_and_messages(openapi: dict[str, Any]) -> None:
     }
     assert {"room_id", "after_seq", "before_seq", "limit"} <= history_params
     schemas = openapi["components"]["schemas"]
-    assert set(schemas["Room"]["required"]) == ROOM_KEYS
-    assert set(schemas["Room"]["properties"]) == ROOM_KEYS | {"last_message"}
-    assert set(schemas["Message"]["required"]) == MESSAGE_KEYS
-    assert set(schemas["Message"]["properties"]) == MESSAGE_KEYS | {
+    assert set(schemas["RoomBody"]["required"]) == ROOM_KEYS
+    assert set(schemas["RoomBody"]["properties"]) == ROOM_KEYS | {"last_message"}
+    assert set(schemas["MessageBody"]["required"]) == MESSAGE_KEYS
+    assert set(schemas["MessageBody"]["properties"]) == MESSAGE_KEYS | {
         "media_id",
         "sticker_id",
         "reply_to",
@@ -906,10 +906,10 @@ def test_replies_match_their_documented_schemas(
     )
     alice, bob = user(), user()
     room = direct(client, alice, bob)
-    validate(room, "Room")
+    validate(room, "RoomBody")
     first = send(client, alice, room["id"], "hello")
     reply = send(client, bob, room["id"], "re", reply_to=first["id"])
-    validate(reply, "Message")
+    validate(reply, "MessageBody")
     edited = ok(
         client.patch(
             f"/rooms/{room['id']}/messages/{first['id']}",
@@ -917,9 +917,9 @@ def test_replies_match_their_documented_schemas(
             headers=alice.headers,
         )
     )
-    validate(edited, "Message")
+    validate(edited, "MessageBody")
     validate(ok(client.get("/rooms", headers=alice.headers)), "RoomList")
-    validate(room_of(client, bob, room["id"]), "Room")
+    validate(room_of(client, bob, room["id"]), "RoomBody")
     validate(history(client, bob, room["id"]), "MessagePage")
     requests = [
         ({"kind": "direct", "user_id": "u"}, "CreateRoomRequest"),

@@ -12,25 +12,22 @@ from quart_schema import document_response, validate_request
 
 from chatcore.models import Identity
 from chatcore.server import devices
-from chatcore_rest.api import API_PREFIX, RouteTable
 from chatcore_rest.auth import requires_auth
+from chatcore_rest.endpoints.base import API_PREFIX, Area
 from chatcore_rest.jsonio import empty_response, json_response
 from chatcore_rest.openapi import Reply, api_doc
-from chatcore_rest.schemas import Device, DeviceRequest, Devices
+from chatcore_rest.schemas import DeviceBody, DeviceRequest, Devices
 from chatcore_rest.state import rest_state
 
-__all__ = ["FEATURES", "ROUTES"]
-
-#: What /api/v1/info reports for these endpoints.
-FEATURES = ("push",)
+__all__ = ["AREA"]
 
 DEVICES = API_PREFIX + "/push/devices"
 
 
 @requires_auth
 @validate_request(DeviceRequest)
-@document_response(Device, 201)
-@document_response(Device, 200)
+@document_response(DeviceBody, 201)
+@document_response(DeviceBody, 200)
 @api_doc(errors=(400, 401, 409, 413))
 async def register_device(identity: Identity, data: DeviceRequest) -> Response:
     """Register a push device: a Web Push subscription, an FCM or APNs token, or a webhook.
@@ -67,8 +64,11 @@ async def remove_device(identity: Identity, device_id: str) -> Response:
     return empty_response(204)
 
 
-ROUTES: RouteTable = [
-    ("POST", DEVICES, register_device),
-    ("GET", DEVICES, list_devices),
-    ("DELETE", DEVICES + "/<device_id>", remove_device),
-]
+AREA = Area(
+    routes=[
+        ("POST", DEVICES, register_device),
+        ("GET", DEVICES, list_devices),
+        ("DELETE", DEVICES + "/<device_id>", remove_device),
+    ],
+    features=("push",),
+)

@@ -7,22 +7,14 @@ shape the reply.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
-from quart import Response, request
-from quart_schema import (
-    RequestSchemaValidationError,
-    document_request,
-    document_response,
-    validate_request,
-)
+from quart import Response
+from quart_schema import document_request, document_response, validate_request
 
 from chatcore.errors import bad_request
 from chatcore.models import Identity
 from chatcore.server import rooms
-from chatcore_rest.api import API_PREFIX, RouteTable
 from chatcore_rest.auth import requires_auth
+from chatcore_rest.endpoints.base import API_PREFIX, Area, json_object, validated
 from chatcore_rest.jsonio import empty_response, json_response
 from chatcore_rest.openapi import Reply, api_doc
 from chatcore_rest.schemas import (
@@ -30,29 +22,20 @@ from chatcore_rest.schemas import (
     CreateRoomRequest,
     DirectRoomRequest,
     GroupRoomRequest,
-    Room,
+    RoomBody,
     RoomList,
 )
 from chatcore_rest.state import rest_state
 
-__all__ = ["ROOMS", "ROUTES"]
+__all__ = ["AREA", "ROOMS"]
 
 ROOMS = API_PREFIX + "/rooms"
-M = TypeVar("M", bound=BaseModel)
-
-
-def _validated(model: type[M], data: Any) -> M:
-    """`data` as `model`; answered like any body that fails its model (400 `bad_request`)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise RequestSchemaValidationError(exc) from None
 
 
 @requires_auth
 @document_request(CreateRoomRequest)
-@document_response(Room, 201)
-@document_response(Room, 200)
+@document_response(RoomBody, 201)
+@document_response(RoomBody, 200)
 @api_doc(errors=(400, 401, 403, 404, 413))
 async def create_room(identity: Identity) -> Response:
     """Open a direct room (200 with the existing one for the same pair) or create a group room.
@@ -60,19 +43,17 @@ async def create_room(identity: Identity) -> Response:
     `{"kind": "direct", "user_id"}` or `{"kind": "group", "name", "member_ids"}`; the caller
     owns a group room it creates.
     """
-    data = await request.get_json()
-    if not isinstance(data, dict):
-        raise bad_request("The request body must be a JSON object.")
+    data = await json_object()
     # Told apart here rather than by validating the union model, so that a missing field is
     # named plainly (`user_id: Field required`) and an unknown kind gets a sentence of its own.
     app = rest_state().app
     kind = data.get("kind")
     if kind == "direct":
-        direct = _validated(DirectRoomRequest, data)
+        direct = validated(DirectRoomRequest, data)
         view, created = await rooms.open_direct(app, identity.user_id, direct.user_id)
         return json_response(view.wire(), 201 if created else 200)
     if kind == "group":
-        group = _validated(GroupRoomRequest, data)
+        group = validated(GroupRoomRequest, data)
         view = await rooms.create_group(app, identity.user_id, group.name, group.member_ids)
         return json_response(view.wire(), 201)
     raise bad_request('kind must be "direct" or "group".')
@@ -88,7 +69,7 @@ async def list_rooms(identity: Identity) -> Response:
 
 
 @requires_auth
-@document_response(Room)
+@document_response(RoomBody)
 @api_doc(errors=(401, 404))
 async def get_room(identity: Identity, room_id: str) -> Response:
     """One of the caller's rooms, with its last message and the caller's unread count."""
@@ -116,10 +97,13 @@ async def remove_member(identity: Identity, room_id: str, user_id: str) -> Respo
     return empty_response(204)
 
 
-ROUTES: RouteTable = [
-    ("POST", ROOMS, create_room),
-    ("GET", ROOMS, list_rooms),
-    ("GET", ROOMS + "/<room_id>", get_room),
-    ("POST", ROOMS + "/<room_id>/members", add_member),
-    ("DELETE", ROOMS + "/<room_id>/members/<user_id>", remove_member),
-]
+AREA = Area(
+    routes=[
+        ("POST", ROOMS, create_room),
+        ("GET", ROOMS, list_rooms),
+        ("GET", ROOMS + "/<room_id>", get_room),
+        ("POST", ROOMS + "/<room_id>/members", add_member),
+        ("DELETE", ROOMS + "/<room_id>/members/<user_id>", remove_member),
+    ],
+    features=("rooms",),
+)

@@ -14,16 +14,16 @@ from quart_schema import document_response, validate_querystring, validate_reque
 
 from chatcore.models import Identity
 from chatcore.server import messages
-from chatcore_rest.api import RouteTable
 from chatcore_rest.auth import requires_auth
+from chatcore_rest.endpoints.base import Area
+from chatcore_rest.endpoints.rooms import ROOMS
 from chatcore_rest.jsonio import empty_response, json_response
 from chatcore_rest.openapi import Reply, api_doc
 from chatcore_rest.request import JSON_BODY_LIMIT, BodyLimit
-from chatcore_rest.rooms_api import ROOMS
 from chatcore_rest.schemas import (
     EditMessageRequest,
     HistoryQuery,
-    Message,
+    MessageBody,
     MessagePage,
     ReadRequest,
     SendMessageRequest,
@@ -33,7 +33,7 @@ from chatcore_rest.state import rest_state
 if TYPE_CHECKING:
     from chatcore.settings import LimitsSettings
 
-__all__ = ["MESSAGES", "ROUTES", "body_limits"]
+__all__ = ["AREA", "MESSAGES", "body_limits"]
 
 MESSAGES = ROOMS + "/<room_id>/messages"
 #: Room in a send's JSON body for everything but the message body: ref, ids, escapes, spaces.
@@ -67,8 +67,8 @@ async def list_messages(identity: Identity, room_id: str, query_args: HistoryQue
 
 @requires_auth
 @validate_request(SendMessageRequest)
-@document_response(Message, 201)
-@document_response(Message, 200)
+@document_response(MessageBody, 201)
+@document_response(MessageBody, 200)
 @api_doc(errors=(400, 401, 403, 404, 413, 503))
 async def send_message(identity: Identity, room_id: str, data: SendMessageRequest) -> Response:
     """Send a message: 201 when stored now, 200 with the stored message when `ref` was used.
@@ -85,7 +85,7 @@ async def send_message(identity: Identity, room_id: str, data: SendMessageReques
 
 @requires_auth
 @validate_request(EditMessageRequest)
-@document_response(Message)
+@document_response(MessageBody)
 @api_doc(errors=(400, 401, 403, 404, 409, 413))
 async def edit_message(
     identity: Identity, room_id: str, message_id: str, data: EditMessageRequest
@@ -132,10 +132,14 @@ def body_limits(limits: LimitsSettings) -> list[BodyLimit]:
     ]
 
 
-ROUTES: RouteTable = [
-    ("GET", MESSAGES, list_messages),
-    ("POST", MESSAGES, send_message),
-    ("PATCH", MESSAGES + "/<message_id>", edit_message),
-    ("DELETE", MESSAGES + "/<message_id>", delete_message),
-    ("POST", ROOMS + "/<room_id>/read", mark_read),
-]
+AREA = Area(
+    routes=[
+        ("GET", MESSAGES, list_messages),
+        ("POST", MESSAGES, send_message),
+        ("PATCH", MESSAGES + "/<message_id>", edit_message),
+        ("DELETE", MESSAGES + "/<message_id>", delete_message),
+        ("POST", ROOMS + "/<room_id>/read", mark_read),
+    ],
+    features=("messages",),
+    body_limits=body_limits,
+)

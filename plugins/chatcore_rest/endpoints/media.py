@@ -1,4 +1,4 @@
-"""The media, profile and sticker endpoints of docs/protocol.md ("Media", "Stickers", `PATCH /me`).
+"""The media and sticker endpoints of docs/protocol.md ("Media", "Stickers").
 
 Uploads are parsed here, as they arrive (werkzeug's sans-I/O multipart decoder over the body
 stream), and handed to `chatcore.server.media.upload` as a stream of the `file` part's bytes:
@@ -28,23 +28,20 @@ from werkzeug.sansio.multipart import Data, Epilogue, File, MultipartDecoder, Ne
 from chatcore.errors import ErrorCode, bad_request, not_found, unauthorized
 from chatcore.models import Identity
 from chatcore.models import Media as MediaModel
-from chatcore.server import media, profile, stickers
-from chatcore_rest.api import API_PREFIX, FEATURES_KEY, RouteTable
+from chatcore.server import media, stickers
 from chatcore_rest.auth import BEARER, authenticate, bearer_token, requires_auth
+from chatcore_rest.endpoints.base import API_PREFIX, Area
 from chatcore_rest.errors import error_response
 from chatcore_rest.jsonio import json_response
 from chatcore_rest.openapi import Reply, api_doc
 from chatcore_rest.request import BodyLimit
-from chatcore_rest.rooms_api import _validated
 from chatcore_rest.schemas import (
-    Media,
+    MediaBody,
     MediaQuery,
-    ProfilePatch,
-    StickerPack,
+    StickerPackBody,
     StickerPacks,
     ThumbnailQuery,
     UploadForm,
-    User,
 )
 from chatcore_rest.state import rest_state
 
@@ -52,11 +49,10 @@ if TYPE_CHECKING:
     from chatcore.server.app import App
     from chatcore.settings import LimitsSettings
 
-__all__ = ["MEDIA", "body_limits", "routes"]
+__all__ = ["AREA", "MEDIA", "body_limits"]
 
 MEDIA = API_PREFIX + "/media"
 STICKER_PACKS = API_PREFIX + "/sticker-packs"
-FEATURES = ("media", "stickers")
 #: Room in an upload's body for the multipart framing: boundaries, part headers, small fields.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 #: An upload has the `file` part and maybe a few small fields; more parts are not an upload.
@@ -151,7 +147,7 @@ def _boundary() -> bytes:
 
 @requires_auth
 @document_request(UploadForm)
-@document_response(Media, 201)
+@document_response(MediaBody, 201)
 @api_doc(errors=(400, 401, 413, 415), request_types=("multipart/form-data",))
 async def upload_media(identity: Identity) -> Response:
     """Upload a file (multipart/form-data, part `file`).
@@ -320,26 +316,6 @@ async def media_thumbnail(media_id: str, query_args: ThumbnailQuery) -> Response
     return await _serve(thumb.key, thumb.content_type, thumb.size, thumb.etag, "inline")
 
 
-# --- profile ----------------------------------------------------------------------------------
-
-
-@requires_auth
-@document_request(ProfilePatch)
-@document_response(User)
-@api_doc(errors=(400, 401, 404, 413))
-async def update_me(identity: Identity) -> Response:
-    """Change the caller's display name and/or avatar (an image the caller may read; null
-    removes it). Answers the user after the change; an avatar is visible to every user."""
-    data = await request.get_json()
-    if not isinstance(data, dict):
-        raise bad_request("The request body must be a JSON object.")
-    patch = _validated(ProfilePatch, data)
-    user = await profile.update_profile(
-        rest_state().app, identity.user_id, patch.model_dump(exclude_unset=True)
-    )
-    return json_response(user.wire())
-
-
 # --- sticker packs ----------------------------------------------------------------------------
 
 
@@ -353,7 +329,7 @@ async def list_sticker_packs(identity: Identity) -> Response:
 
 
 @requires_auth
-@document_response(StickerPack)
+@document_response(StickerPackBody)
 @api_doc(errors=(401, 404))
 async def get_sticker_pack(identity: Identity, pack_id: str) -> Response:
     """One sticker pack."""
@@ -361,20 +337,20 @@ async def get_sticker_pack(identity: Identity, pack_id: str) -> Response:
     return json_response(pack.wire())
 
 
-PROFILE_ROUTES: RouteTable = [("PATCH", API_PREFIX + "/me", update_me)]
-MEDIA_ROUTES: RouteTable = [
-    ("POST", MEDIA, upload_media),
-    ("GET", MEDIA + "/<media_id>", download_media),
-    ("GET", MEDIA + "/<media_id>/thumbnail", media_thumbnail),
-    ("GET", STICKER_PACKS, list_sticker_packs),
-    ("GET", STICKER_PACKS + "/<pack_id>", get_sticker_pack),
-]
+def has_media_store(app: App) -> bool:
+    """Media and stickers are served by a node with a media store only."""
+    return app.media is not None
 
 
-def routes(app: App) -> RouteTable:
-    """The profile endpoint always; media and stickers when the node has a media store (it
-    then reports the features "media" and "stickers" in /api/v1/info)."""
-    if app.media is None:
-        return PROFILE_ROUTES
-    app.state[FEATURES_KEY] = (*app.state.get(FEATURES_KEY, ()), *FEATURES)
-    return [*PROFILE_ROUTES, *MEDIA_ROUTES]
+AREA = Area(
+    routes=[
+        ("POST", MEDIA, upload_media),
+        ("GET", MEDIA + "/<media_id>", download_media),
+        ("GET", MEDIA + "/<media_id>/thumbnail", media_thumbnail),
+        ("GET", STICKER_PACKS, list_sticker_packs),
+        ("GET", STICKER_PACKS + "/<pack_id>", get_sticker_pack),
+    ],
+    features=("media", "stickers"),
+    available=has_media_store,
+    body_limits=body_limits,
+)

@@ -12,8 +12,8 @@ from quart_schema import document_response, validate_request
 
 from chatcore.models import Identity
 from chatcore.server import contacts
-from chatcore_rest.api import API_PREFIX, RouteTable
 from chatcore_rest.auth import requires_auth
+from chatcore_rest.endpoints.base import API_PREFIX, Area
 from chatcore_rest.jsonio import empty_response, json_response
 from chatcore_rest.openapi import Reply, api_doc
 from chatcore_rest.schemas import (
@@ -21,16 +21,13 @@ from chatcore_rest.schemas import (
     BlockRequest,
     Blocks,
     Contacts,
-    Invitation,
+    InvitationBody,
     Invitations,
     InviteRequest,
 )
 from chatcore_rest.state import rest_state
 
-__all__ = ["FEATURES", "ROUTES"]
-
-#: What /api/v1/info reports for these endpoints.
-FEATURES = ("contacts", "blocks")
+__all__ = ["AREA"]
 
 CONTACTS = API_PREFIX + "/contacts"
 INVITATIONS = CONTACTS + "/invitations"
@@ -39,8 +36,8 @@ BLOCKS = API_PREFIX + "/blocks"
 
 @requires_auth
 @validate_request(InviteRequest)
-@document_response(Invitation, 201)
-@document_response(Invitation, 200)
+@document_response(InvitationBody, 201)
+@document_response(InvitationBody, 200)
 @api_doc(errors=(400, 401, 403, 404, 409, 413))
 async def invite(identity: Identity, data: InviteRequest) -> Response:
     """Invite a user to be a contact, by `user_id` or `username`.
@@ -130,14 +127,17 @@ async def list_blocks(identity: Identity) -> Response:
     return json_response({"blocks": [user.wire() for user in users]})
 
 
-ROUTES: RouteTable = [
-    ("POST", INVITATIONS, invite),
-    ("GET", INVITATIONS, list_invitations),
-    ("POST", INVITATIONS + "/<invitation_id>/accept", accept_invitation),
-    ("POST", INVITATIONS + "/<invitation_id>/decline", decline_invitation),
-    ("GET", CONTACTS, list_contacts),
-    ("DELETE", CONTACTS + "/<user_id>", remove_contact),
-    ("POST", BLOCKS, block_user),
-    ("GET", BLOCKS, list_blocks),
-    ("DELETE", BLOCKS + "/<user_id>", unblock_user),
-]
+AREA = Area(
+    routes=[
+        ("POST", INVITATIONS, invite),
+        ("GET", INVITATIONS, list_invitations),
+        ("POST", INVITATIONS + "/<invitation_id>/accept", accept_invitation),
+        ("POST", INVITATIONS + "/<invitation_id>/decline", decline_invitation),
+        ("GET", CONTACTS, list_contacts),
+        ("DELETE", CONTACTS + "/<user_id>", remove_contact),
+        ("POST", BLOCKS, block_user),
+        ("GET", BLOCKS, list_blocks),
+        ("DELETE", BLOCKS + "/<user_id>", unblock_user),
+    ],
+    features=("contacts", "blocks"),
+)
