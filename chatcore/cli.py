@@ -27,7 +27,13 @@ from chatcore.extras import MissingExtra
 from chatcore.hooks import call_all_sync
 from chatcore.logs import setup_logging
 from chatcore.plugins import PluginError, PluginHost
-from chatcore.settings import ConfigError, config_role, plugin_lists, read_config_file
+from chatcore.settings import (
+    ROLE_SECTIONS,
+    ConfigError,
+    config_role,
+    plugin_lists,
+    read_config_file,
+)
 
 if TYPE_CHECKING:
     from chatcore.server.app import App
@@ -188,7 +194,9 @@ def check_config(file: str) -> None:
     app = load_app(file)
     for advice in app.settings.advice:
         click.echo(f"{file}: warning: {advice}", err=True)
-    sections = ", ".join(sorted(type(app.settings).model_fields))
+    role = app.settings.role
+    others = {name for r, names in ROLE_SECTIONS.items() if r != role for name in names}
+    sections = ", ".join(sorted(set(type(app.settings).model_fields) - others))
     click.echo(f"{file}: ok (role {app.settings.role}; keys: {sections})")
 
 
@@ -196,7 +204,10 @@ def check_config(file: str) -> None:
 @config_option
 def list_plugins(config_path: str | None) -> None:
     """List every plugin, where it came from and its hooks; and those not usable, and why."""
-    host = load_app(config_path).plugins
+    app = load_app(config_path)
+    host = app.plugins
+    if not host.describe():
+        click.echo(f"no plugin serves the {app.settings.role} role yet")
     for info in host.describe():
         click.echo(f"{info.name}  [{info.source}]")
         for hook in info.hooks:

@@ -62,6 +62,7 @@ def test_the_cli_lists_no_server_plugin_for_the_client_config():
     assert result.returncode == 0, result.stderr
     for name in SERVER_PLUGINS:
         assert name not in result.stdout
+    assert result.stdout.strip() == "no plugin serves the client role yet"
 
 
 def test_the_cli_lists_every_server_plugin_for_the_server_config():
@@ -171,3 +172,6 @@ def test_the_shipped_client_config_checks():
     result = chatcore_cli("check-config", str(ROOT / "config" / "client.toml"))
     assert result.returncode == 0, result.stderr
     assert "role client" in result.stdout
+    keys = set(result.stdout.split("keys: ", 1)[1].rstrip(")\n").split(", "))
+    assert {"client", "device_store", "media_cache"} <= keys
+    assert not keys & {"storage", "media", "broker", "server"}, keys
