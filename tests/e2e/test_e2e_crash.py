@@ -206,11 +206,13 @@ async def crash_and_recover(server: ServerProcess, transport: str) -> None:
     "storage", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 async def test_sigkill_under_websocket_sends_loses_and_duplicates_nothing(
-    storage: str, request: pytest.FixtureRequest
+    storage: str, deployment: str, request: pytest.FixtureRequest
 ) -> None:
     """SIGKILL with a window of 20 WebSocket sends in flight, restart, resend unacked refs,
     sync: 0 acknowledged messages lost, each ref once, seqs 1..N, both clients see every seq
     (on the embedded SQLite storage and on PostgreSQL)."""
+    # `deployment` (one node or a cluster, see conftest.py) is asked for here so the test runs on
+    # each; the server comes from `server_factory` below, after the PostgreSQL schema.
     overrides: dict[str, Any] = {"websocket": NO_FLOOD_CONTROL}
     if storage == "postgres":
         # Set up before the server, so it is torn down (schema dropped) after the server.
