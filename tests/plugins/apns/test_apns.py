@@ -116,6 +116,9 @@ def apns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apns]:
     ca, cert, key = make_tls(tmp_path_factory.mktemp("apns-tls"))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    # Listening before hypercorn runs: a connection made before its accept loop starts waits in
+    # the backlog instead of being refused.
+    sock.listen(128)
     state = Apns(port=sock.getsockname()[1], ca_file=str(ca))
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
