@@ -168,7 +168,7 @@ def with_app(start: bool = True) -> Callable[[Callable[..., Any]], Callable[...,
 
             try:
                 return asyncio.run(run())
-            except (ChatError, StartupError, MissingExtra) as exc:
+            except (ChatError, StartupError) as exc:  # MissingExtra is a StartupError
                 raise CommandError(str(exc)) from None
 
         return command
@@ -183,7 +183,7 @@ def serve(config_path: str | None) -> None:
     app = load_app(config_path, serving=True)
     try:
         asyncio.run(app.serve())
-    except (StartupError, MissingExtra) as exc:
+    except StartupError as exc:  # MissingExtra included
         raise CommandError(str(exc)) from None
 
 

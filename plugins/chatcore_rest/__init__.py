@@ -34,9 +34,7 @@ def chatcore_settings_models() -> dict[str, type[BaseModel]]:
 
 @hookimpl
 def chatcore_transports(app: App) -> Transport | None:
-    """The REST listener of a server node (clients have none)."""
-    if app.settings.role != "server":
-        return None
+    """The REST listener of a server node (a client host never loads this plugin)."""
     from chatcore_rest.transport import RestTransport
 
     return RestTransport(app)

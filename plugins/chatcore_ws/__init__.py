@@ -37,8 +37,6 @@ def chatcore_settings_models() -> dict[str, type[BaseModel]]:
 @hookimpl
 def chatcore_transports(app: App) -> WebSocketTransport | None:
     """The WebSocket server of a server node."""
-    if app.settings.role != "server":
-        return None
     from chatcore_ws.transport import WebSocketTransport
 
     return WebSocketTransport(app)
