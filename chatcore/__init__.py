@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from chatcore.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from chatcore.client.app import Client
     from chatcore.errors import ChatError, ErrorCode
     from chatcore.hookspecs import hookimpl
     from chatcore.server.app import App
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["App", "ChatError", "ErrorCode", "Settings", "__version__", "hookimpl", "load_settings"]
+__all__ = ["App", "ChatError", "Client", "ErrorCode", "Settings", "__version__", "hookimpl", "load_settings"]
 
 # Imported on first use: `import chatcore` (every plugin does) must not load the whole engine,
 # or `chatcore --help` would pay for it.
@@ -24,6 +25,7 @@ __getattr__ = lazy_exports(
     __name__,
     {
         "App": "chatcore.server.app",
+        "Client": "chatcore.client.app",
         "ChatError": "chatcore.errors",
         "ErrorCode": "chatcore.errors",
         "hookimpl": "chatcore.hookspecs",

@@ -181,17 +181,43 @@ class MediaSettings(BackendSection):
 
 
 class ClientSettings(Section):
-    """`[client]`: the client role (the chat app) and the server it talks to."""
+    """`[client]`: the client role (the chat app), the server it talks to and how it stays in touch."""
 
     server_url: str = Field(
         "http://127.0.0.1:8080",
         pattern=r"^https?://[^\s]+$",
         description="The chatcore server this app talks to.",
     )
+    request_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="How long one REST request may take before it fails."
+    )
+    ping_interval_seconds: float = Field(
+        15.0, gt=0, le=3600, description="How often the WebSocket is checked with a ping."
+    )
+    ping_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="A ping unanswered this long means the connection is dead: reconnect.",
+    )
+    reconnect_min_seconds: float = Field(
+        0.5, gt=0, le=600, description="The first wait before a reconnect (doubled each failure)."
+    )
+    reconnect_max_seconds: float = Field(
+        30.0, gt=0, le=3600, description="The longest wait between two reconnects."
+    )
+    send_window: int = Field(
+        64, ge=1, le=10_000, description="Outbox sends in flight at once on one connection."
+    )
+    push_webhook_secret: SecretStr | None = Field(
+        None,
+        description="The server's [push_webhook] secret, when this app receives webhook pushes: "
+        "their signature is checked with it.",
+    )
 
 
 class DeviceStoreSettings(Section):
-    """`[device_store]`: the client's store on the device (offline history, drafts, keys)."""
+    """`[device_store]`: the client's store on the device (offline history, outbox, settings)."""
 
     path: str = Field(
         "./data/client.db", min_length=1, description="File of the device store (SQLite)."
@@ -199,10 +225,23 @@ class DeviceStoreSettings(Section):
 
 
 class MediaCacheSettings(Section):
-    """`[media_cache]`: where the client keeps the media it has downloaded."""
+    """`[media_cache]`: where the client keeps the media it has downloaded, and how much."""
 
     path: str = Field(
         "./data/media-cache", min_length=1, description="Folder of the cached media files."
+    )
+    max_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=0,
+        description="Total size of the cache; the least recently viewed files go first.",
+    )
+    max_file_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="A larger file is shown but not kept in the cache."
+    )
+    revalidate_after_seconds: float = Field(
+        86_400.0,
+        ge=0,
+        description="A cached file older than this is checked with the server (ETag) when viewed.",
     )
 
 

@@ -1,4 +1,6 @@
-"""The client role (a chat app's engine, device storage and media cache): not built yet.
+"""The client role: a chat app's engine (REST, WebSocket, outbox, catch-up), device store, media
+cache.
 
-It will import the kernel and `chatcore.protocol`, never `chatcore.server`.
+`chatcore.Client` (`chatcore.client.app`) is the entry point. This package imports the kernel
+and `chatcore.protocol`, never `chatcore.server`.
 """
