@@ -140,6 +140,14 @@ class DeviceStore(Protocol):
         """Change an entry's fields (state, transmitted, attempts, error_code, error_message,
         body, media_id, file_path); the entry after the change, None if it is gone."""
 
+    async def outbox_transmitted(self, refs: Sequence[str]) -> None:
+        """Mark entries as on the wire, in one transaction: state *sending*, `transmitted`
+        true, `attempts` + 1 (the sender calls it for a whole window before writing it)."""
+
+    async def outbox_reset_sending(self) -> None:
+        """Every *sending* entry back to *pending* (the connection that carried them is gone;
+        they are sent again, with the same refs)."""
+
     async def outbox_remove(self, ref: str) -> OutboxEntry | None:
         """Remove an entry (cancelled); the removed entry, None if it was not there."""
 
