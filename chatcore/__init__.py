@@ -17,7 +17,16 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["App", "ChatError", "Client", "ErrorCode", "Settings", "__version__", "hookimpl", "load_settings"]
+__all__ = [
+    "App",
+    "ChatError",
+    "Client",
+    "ErrorCode",
+    "Settings",
+    "__version__",
+    "hookimpl",
+    "load_settings",
+]
 
 # Imported on first use: `import chatcore` (every plugin does) must not load the whole engine,
 # or `chatcore --help` would pay for it.

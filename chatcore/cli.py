@@ -260,10 +260,12 @@ async def user_list(app: App, limit: int) -> None:
 
 def build_cli(config_path: str | None) -> click.Group:
     """The root group with the core commands plus every plugin's commands."""
+    from chatcore.client.cli import client_group  # it imports this module's helpers
+
     root = RootGroup(
         "chatcore",
         help="chatcore: a plugin-based chat server and client.",
-        commands=[serve, check_config, list_plugins, user],
+        commands=[serve, check_config, list_plugins, user, client_group],
     )
     root = click.version_option(chatcore.__version__, prog_name="chatcore")(root)
     call_all_sync(_plugin_host(config_path).hook.chatcore_register_commands, cli=root)

@@ -181,7 +181,7 @@ class MediaSettings(BackendSection):
 
 
 class ClientSettings(Section):
-    """`[client]`: the client role (the chat app), the server it talks to and how it stays in touch."""
+    """`[client]`: the client role (the chat app): its server, and how it stays in touch."""
 
     server_url: str = Field(
         "http://127.0.0.1:8080",

@@ -13,18 +13,28 @@ device store and the media cache come from provider hooks, every event also goes
 `search`) is read from the device store, so it works with the server down; the connection
 (`chatcore.client.connection`) keeps the store up to date while it can.
 
-SKELETON: signatures and docstrings are the contract; bodies arrive with the implementation.
+The parts, each in its module: the event stream (`stream`), the outbox's operations
+(`outbox`) and its sender (`sender`), the storing of arriving messages (`inbox`), the
+connection (`connection`) with its catch-up (`sync`) and frame handling (`live`), and the lock
+that lets one process of the device hold the connection (`lock`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from chatcore.client.api import Api
+from chatcore.client.connection import Connection
+from chatcore.client.errors import ApiError, ApiUnavailable, ClientError, LoggedOut, OutboxError
 from chatcore.client.events import ClientEvent, ConnectionState
+from chatcore.client.inbox import Inbox
 from chatcore.client.interfaces import DeviceStore, MediaCache
+from chatcore.client.lock import EngineLock, lock_path
+from chatcore.client.media import MediaClient
 from chatcore.client.models import (
     Account,
     CachedFile,
@@ -34,17 +44,51 @@ from chatcore.client.models import (
     OutboxEntry,
     PushNotice,
     RoomSummary,
+    Tokens,
     User,
 )
+from chatcore.client.outbox import Outbox, new_entry
+from chatcore.client.sender import RETRIED_CODES
+from chatcore.client.stream import EventStream
+from chatcore.errors import StartupError
+from chatcore.failures import one_line
+from chatcore.hooks import call_all, call_first, call_observers
 from chatcore.plugins import PluginHost
-from chatcore.settings import Settings
+from chatcore.settings import (
+    ConfigError,
+    Settings,
+    build_settings,
+    config_role,
+    plugin_lists,
+    read_config_file,
+)
+
+#: `sync` reads the outbox at most this often while waiting for it to empty.
+SYNC_POLL_SECONDS = 0.05
+#: The connection's `detail` in a process that does not hold the device's engine lock.
+ANOTHER_PROCESS = "Another process of this device is connected; this one reads and queues only."
 
 
 class Client:
     """A chat app's engine: one account on one server, its device store and media cache."""
 
     def __init__(self, settings: Settings, plugins: PluginHost, source: str = "<config>") -> None:
-        raise NotImplementedError
+        self.settings = settings
+        self.plugins = plugins
+        self.source = source
+        self._store: DeviceStore | None = None
+        self._cache: MediaCache | None = None
+        self._api: Api | None = None
+        self._media: MediaClient | None = None
+        self._account: Account | None = None
+        self._stream = EventStream(self._dispatch)
+        self._outbox: Outbox | None = None
+        self._inbox: Inbox | None = None
+        self._connection: Connection | None = None
+        self._lock = EngineLock(lock_path(settings.device_store.path))
+        self._connect = False
+        self._started = False
+        self._closed = False
 
     @classmethod
     def from_config(
@@ -57,24 +101,117 @@ class Client:
     ) -> Client:
         """Read `path` (TOML, `role = "client"`), apply `overrides`, load the client's plugins,
         validate. Raises `ConfigError` or `PluginError` before anything starts."""
-        raise NotImplementedError
+        source = str(path) if path else "<defaults>"
+        raw = _deep_merge(read_config_file(path), overrides or {})
+        role = config_role(raw, source)
+        if role != "client":
+            raise ConfigError(
+                source,
+                [
+                    f"role: this file is for a {role} (role = {role!r}, the default when a file "
+                    'has none); a client\'s config says role = "client"'
+                ],
+            )
+        modules, disabled = plugin_lists(raw, source)
+        host = PluginHost.load(
+            modules, disabled, entry_points=entry_points, extra=extra_plugins, role=role
+        )
+        settings = build_settings(raw, host.settings_models(), source)
+        return cls(settings, host, source)
 
     @classmethod
     def for_server(cls, server_url: str, data_dir: str | Path, **settings: Any) -> Client:
         """A client without a config file: `server_url`, its device store and media cache in
         `data_dir`; `settings` are more `[client]` keys (e.g. `ping_interval_seconds=5`)."""
-        raise NotImplementedError
+        folder = Path(data_dir)
+        overrides = {
+            "role": "client",
+            "client": {"server_url": server_url, **settings},
+            "device_store": {"path": str(folder / "client.db")},
+            "media_cache": {"path": str(folder / "media-cache")},
+        }
+        return cls.from_config(None, overrides=overrides)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, *, connect: bool = True) -> None:
         """Open the device store and media cache; with `connect` (and an account logged in),
         start the connection in the background (it reconnects by itself until `close`)."""
-        raise NotImplementedError
+        if self._started:
+            return
+        if self._closed:
+            raise StartupError("this client was closed; make a new one")
+        if self.settings.role != "client":
+            raise StartupError(f"{self.source}: role {self.settings.role!r} is not a client")
+        self._connect = connect
+        try:
+            self._store = await self._provide(
+                "chatcore_device_store", "device store", "device_store"
+            )
+            self._cache = await self._provide("chatcore_media_cache", "media cache", "media_cache")
+            self._account = await self._store.get_account()
+            client = self.settings.client
+            self._api = Api(
+                client.server_url,
+                tokens=self._usable_tokens(self._account),
+                on_tokens=self._tokens_changed,
+                timeout=client.request_timeout_seconds,
+            )
+            self._media = MediaClient(self._api, self._cache)
+            self._stream.start()
+            self._outbox = Outbox(self._store, self._stream)
+            self._inbox = Inbox(self._store, self._api, self._stream, self._outbox, self._me)
+            self._connection = Connection(
+                settings=client,
+                api=self._api,
+                store=self._store,
+                stream=self._stream,
+                inbox=self._inbox,
+                outbox=self._outbox,
+                media=self._media,
+                me=self._me,
+            )
+            if not self.logged_in:
+                self._connection.state = "logged_out"
+            self._started = True
+            await call_all(self.plugins.hook.chatcore_startup, app=self)
+            if connect:
+                await self._take_connection()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _provide(self, hook_name: str, what: str, section: str) -> Any:
+        backend = await call_first(getattr(self.plugins.hook, hook_name), client=self)
+        if backend is None:
+            skipped = "; ".join(f"{name}: {why}" for name, why in self.plugins.skipped.items())
+            hint = f"skipped plugins: {skipped}" if skipped else "is its plugin installed?"
+            raise StartupError(
+                f"no plugin provides the {what}: the {hook_name} hook had no answer for the "
+                f"[{section}] section; {hint}"
+            )
+        try:
+            await backend.open()
+        except OSError as exc:
+            raise StartupError(f"the {what} cannot open: {one_line(exc)}") from exc
+        return backend
 
     async def close(self) -> None:
         """Stop the connection, close the store and cache. The outbox stays for next time."""
-        raise NotImplementedError
+        if self._closed:
+            return
+        self._closed = True
+        if self._connection is not None:
+            await self._connection.stop()
+        await self._lock.release()
+        if self._started:
+            await call_observers(self.plugins.hook.chatcore_shutdown, app=self, reverse=True)
+        await self._stream.close()
+        # The API first: a token refresh in flight still reaches the store (`_tokens_changed`).
+        for part in (self._api, self._cache, self._store):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    await (part.aclose() if isinstance(part, Api) else part.close())
 
     async def __aenter__(self) -> Client:
         await self.start()
@@ -90,147 +227,337 @@ class Client:
 
     @property
     def api(self) -> Api:
-        raise NotImplementedError
+        return _started(self._api, "API")
 
     @property
     def store(self) -> DeviceStore:
-        raise NotImplementedError
+        return _started(self._store, "device store")
 
     @property
     def media_cache(self) -> MediaCache:
-        raise NotImplementedError
+        return _started(self._cache, "media cache")
+
+    @property
+    def media(self) -> MediaClient:
+        """Downloads through the media cache, uploads through the API."""
+        return _started(self._media, "media client")
 
     @property
     def account(self) -> Account | None:
         """Who is logged in here (from the device store), None before the first login."""
-        raise NotImplementedError
+        return self._account
+
+    @property
+    def logged_in(self) -> bool:
+        return self._usable_tokens(self._account) is not None
 
     @property
     def user(self) -> User:
         """The logged-in user; `LoggedOut` when none."""
-        raise NotImplementedError
+        account = self._account
+        if account is None or self._usable_tokens(account) is None:
+            raise LoggedOut()
+        return account.user
 
     @property
     def connection_state(self) -> ConnectionState:
-        raise NotImplementedError
+        return "offline" if self._connection is None else self._connection.state
+
+    @property
+    def connection_detail(self) -> str:
+        """Why the connection is in its state, for a person (empty when all is well)."""
+        return "" if self._connection is None else self._connection.detail
 
     # --- account -----------------------------------------------------------------------------
 
     async def register(self, username: str, password: str, display_name: str | None = None) -> User:
-        raise NotImplementedError
+        return await self.api.register(username, password, display_name)
 
     async def login(self, username: str, password: str) -> User:
         """Log in, keep the tokens in the device store, and connect (when started with it)."""
-        raise NotImplementedError
+        connection = self._conn
+        was_connected = connection.running
+        if was_connected:  # the connection of the login this one replaces
+            await connection.stop()
+        try:
+            tokens = await self.api.login(username, password)
+        except BaseException:
+            if was_connected and self.logged_in:
+                connection.start()
+            raise
+        await self._save_account(self._account_of(tokens))
+        if self._connect:
+            await self._take_connection()
+        elif connection.state == "logged_out":
+            connection.set_state("offline")
+        return tokens.user
 
     async def logout(self) -> None:
         """End the login on the server (every token of it, on every node) and forget the
         tokens here; history stays readable until another account logs in."""
-        raise NotImplementedError
+        connection = self._conn
+        # Stopped first: the server closes this login's sessions (4401) when it ends.
+        await connection.stop("logged_out", "Logged out.")
+        try:
+            await self.api.logout()
+        except ApiUnavailable:
+            pass  # the tokens are forgotten here all the same
+        finally:
+            if self._account is not None and self._account.tokens is not None:
+                await self._save_account(self._account.model_copy(update={"tokens": None}))
+
+    async def _tokens_changed(self, tokens: Tokens | None) -> None:
+        """The API's tokens changed (login, refresh, ended): the device store keeps them."""
+        if tokens is not None:
+            await self._save_account(self._account_of(tokens))
+        elif self._account is not None and self._account.tokens is not None:
+            await self._save_account(self._account.model_copy(update={"tokens": None}))
+
+    async def _save_account(self, account: Account) -> None:
+        await self.store.save_account(account)  # another user: the store wipes the device
+        self._account = account
+        if self._inbox is not None:
+            self._inbox.forget()
+
+    def _account_of(self, tokens: Tokens) -> Account:
+        return Account(server_url=self.settings.client.server_url, user=tokens.user, tokens=tokens)
+
+    def _usable_tokens(self, account: Account | None) -> Tokens | None:
+        """The account's tokens when they are for the configured server."""
+        if account is None or account.tokens is None:
+            return None
+        same = account.server_url.rstrip("/") == self.settings.client.server_url.rstrip("/")
+        return account.tokens if same else None
+
+    def _me(self) -> str:
+        return self._account.user.id if self._account is not None else ""
+
+    async def _take_connection(self) -> None:
+        """Connect, when logged in and this process holds the device's engine lock."""
+        connection = self._conn
+        if not self.logged_in:
+            connection.set_state("logged_out", "Not logged in.")
+        elif await self._lock.acquire():
+            connection.start()
+        else:
+            connection.set_state("offline", ANOTHER_PROCESS)
 
     # --- events ------------------------------------------------------------------------------
 
     def events(self) -> AsyncIterator[ClientEvent]:
         """Every event from now on, in order, until the client closes. Each call is its own
         subscriber; an iterator nobody reads keeps its events queued (memory)."""
-        raise NotImplementedError
+        return self._stream.subscribe()
+
+    async def publish(self, event: ClientEvent) -> None:
+        """Announce `event` to the subscribers and the `chatcore_client_event` hook (for the
+        engine's own parts, such as the push handler, after the device store has the change)."""
+        self._stream.publish(event)
+
+    async def _dispatch(self, event: ClientEvent) -> None:
+        await call_observers(self.plugins.hook.chatcore_client_event, app=self, event=event)
 
     async def wait_for_state(self, state: ConnectionState) -> None:
         """Return once the connection is in `state` (at once if it is). Bound it with
         `asyncio.timeout`."""
-        raise NotImplementedError
+        await self._conn.wait_for(state)
 
     async def sync(self) -> None:
         """Connect if needed, wait until every room is caught up and the outbox holds nothing
         but failed entries. Bound it with `asyncio.timeout`."""
-        raise NotImplementedError
+        store, outbox, connection = self.store, self._queue, self._conn
+        if not connection.running:
+            if not self.logged_in:
+                raise LoggedOut()
+            if not await self._lock.acquire():
+                raise ClientError(ANOTHER_PROCESS)
+            connection.start()
+        while True:
+            if await connection.wait_for("ready", "logged_out") == "logged_out":
+                raise LoggedOut(connection.detail or "The login ended; log in again.")
+            changed = outbox.changed.current()
+            if all(entry.state == "failed" for entry in await store.outbox()):
+                return
+            # Woken by changes of the outbox (read again at most every SYNC_POLL_SECONDS: it
+            # may be long, and every ack changes it), and now and then for another process's.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await changed.wait()
+            await asyncio.sleep(SYNC_POLL_SECONDS)
 
     # --- reading (device store: works offline) --------------------------------------------------
 
     async def rooms(self) -> list[RoomSummary]:
-        raise NotImplementedError
+        return await self.store.list_rooms()
 
     async def room(self, room_id: str) -> RoomSummary | None:
-        raise NotImplementedError
+        return await self.store.get_room(room_id)
 
     async def history(
         self, room_id: str, *, before_seq: int | None = None, limit: int = 50
     ) -> list[Message]:
         """Stored messages, newest first; when the store holds fewer than `limit` below
         `before_seq` and the server is reachable, older pages are fetched and stored first."""
-        raise NotImplementedError
+        store = self.store
+        found = await store.history(room_id, before_seq=before_seq, limit=limit)
+        if len(found) >= limit or not self.logged_in:
+            return found
+        oldest = found[-1].seq if found else before_seq
+        if oldest is not None and oldest <= 1:
+            return found
+        try:
+            page = await self.api.messages(room_id, before_seq=oldest, limit=limit)
+        except (ApiError, ApiUnavailable):
+            return found  # what the device has is what it shows
+        if not page.messages:
+            return found
+        await self._arrivals.ensure_rooms([room_id])
+        # Older history is not news: stored without `MessageReceived` events.
+        await store.add_messages(page.messages, self._me())
+        return await store.history(room_id, before_seq=before_seq, limit=limit)
 
     async def search(
         self, text: str, *, room_id: str | None = None, limit: int = 50
     ) -> list[Message]:
-        raise NotImplementedError
+        return await self.store.search(text, room_id=room_id, limit=limit)
 
     async def contacts(self) -> list[Contact]:
-        raise NotImplementedError
+        return await self.store.list_contacts()
 
     async def invitations(self) -> tuple[list[Invitation], list[Invitation]]:
-        raise NotImplementedError
+        return await self.store.list_invitations()
 
     # --- sending (outbox: works offline) -------------------------------------------------------
 
     async def send(self, room_id: str, body: str, *, reply_to: str | None = None) -> OutboxEntry:
         """Queue a text message: stored with its local echo before any network call; sent
         (and re-sent with the same ref after reconnects) until acked. Returns the entry."""
-        raise NotImplementedError
+        return await self._queue.add(new_entry(room_id, body=body, reply_to=reply_to))
 
     async def send_file(
         self, room_id: str, path: str | Path, *, reply_to: str | None = None
     ) -> OutboxEntry:
         """Queue a file: uploaded when online, then sent as a media message."""
-        raise NotImplementedError
+        given = Path(path)
+        resolved = await asyncio.to_thread(given.resolve)
+        if not await asyncio.to_thread(resolved.is_file):
+            raise OutboxError(f"There is no file at {given}.")
+        entry = new_entry(room_id, kind="media", file_path=resolved, reply_to=reply_to)
+        return await self._queue.add(entry)
 
     async def send_sticker(self, room_id: str, sticker_id: str) -> OutboxEntry:
-        raise NotImplementedError
+        entry = new_entry(room_id, kind="sticker", sticker_id=sticker_id)
+        return await self._queue.add(entry)
 
     async def outbox(self, room_id: str | None = None) -> list[OutboxEntry]:
         """Pending and failed sends, in send order."""
-        raise NotImplementedError
+        return await self.store.outbox(room_id=room_id)
 
     async def resend(self, ref: str) -> OutboxEntry:
         """Queue a failed entry again (same ref)."""
-        raise NotImplementedError
+        return await self._queue.resend(ref)
 
     async def edit_pending(self, ref: str, body: str) -> OutboxEntry:
         """Change the text of an entry not yet transmitted, or failed; `OutboxError` else."""
-        raise NotImplementedError
+        return await self._queue.edit(ref, body)
 
     async def cancel(self, ref: str) -> OutboxEntry:
         """Drop an entry not yet transmitted, or failed; `OutboxError` else."""
-        raise NotImplementedError
+        return await self._queue.cancel(ref)
 
     async def wait_sent(self, ref: str) -> Message:
         """The stored message once `ref` is acked; `OutboxError` when it failed."""
-        raise NotImplementedError
+        return await self._queue.wait_sent(ref)
 
     # --- live (need the connection; ignored offline) ----------------------------------------------
 
     async def mark_read(self, room_id: str, seq: int) -> None:
         """Record the read position on the device now, and on the server when connected."""
-        raise NotImplementedError
+        await self.store.set_read(room_id, seq)
+        frame = {"type": "read", "room_id": room_id, "seq": seq}
+        if await self._conn.send_frame(frame):
+            return
+        with contextlib.suppress(ApiUnavailable, LoggedOut):
+            await self.api.mark_read(room_id, seq)
 
     async def typing(self, room_id: str, active: bool = True) -> None:
-        raise NotImplementedError
+        await self._conn.send_frame({"type": "typing", "room_id": room_id, "active": active})
 
     # --- media -------------------------------------------------------------------------------
 
     async def open_media(self, media_id: str, *, thumbnail: int | None = None) -> CachedFile:
         """The file of a media (or its thumbnail), from the cache when there, else downloaded
         into it. A file over the cache's per-file cap is written to a temporary file."""
-        raise NotImplementedError
+        return await self.media.open(media_id, thumbnail=thumbnail)
 
     # --- pushes ------------------------------------------------------------------------------
 
     async def handle_push(self, push: Mapping[str, Any]) -> PushNotice:
         """A push's payload (see `chatcore.client.push`) into a `PushReceived` event; fetches
         and stores the message of an id-only push when the server is reachable."""
-        raise NotImplementedError
+        from chatcore.client.push import handle_push
+
+        return await handle_push(self, push)
 
     async def reply(self, room_id: str, body: str, *, reply_to: str | None = None) -> OutboxEntry:
         """Answer in a room without opening it (a notification's quick reply): queued like any
         send, and sent through REST at once when no connection is up."""
-        raise NotImplementedError
+        outbox, connection = self._queue, self._conn
+        entry = await outbox.add(new_entry(room_id, body=body, reply_to=reply_to))
+        if connection.state == "ready":
+            return entry
+        return await self._send_over_rest(entry)
+
+    async def _send_over_rest(self, entry: OutboxEntry) -> OutboxEntry:
+        """Send `entry` with `POST /rooms/{id}/messages`; the entry as it is afterwards."""
+        store, outbox = self.store, self._queue
+        async with outbox.lock:  # taken from the sender's sight: marked on its way
+            current = await store.outbox_get(entry.ref)
+            if current is None or current.state != "pending":
+                return current or entry
+            await store.outbox_transmitted([entry.ref])
+        try:
+            message = await self.api.send_message(entry.room_id, entry.frame_fields())
+        except ApiError as exc:
+            if exc.code in RETRIED_CODES or isinstance(exc, LoggedOut):
+                return await self._back_to_pending(entry)
+            return await outbox.fail(entry.ref, exc.code, exc.message) or entry
+        except ApiUnavailable:
+            return await self._back_to_pending(entry)
+        await self._arrivals.add([message], live=True)
+        return entry.model_copy(update={"state": "sent", "transmitted": True})
+
+    async def _back_to_pending(self, entry: OutboxEntry) -> OutboxEntry:
+        updated = await self.store.outbox_update(entry.ref, state="pending")
+        self._queue.changed.notify()
+        return updated or entry
+
+    # --- inside ------------------------------------------------------------------------------
+
+    @property
+    def _conn(self) -> Connection:
+        return _started(self._connection, "connection")
+
+    @property
+    def _queue(self) -> Outbox:
+        return _started(self._outbox, "outbox")
+
+    @property
+    def _arrivals(self) -> Inbox:
+        return _started(self._inbox, "inbox")
+
+
+def _started(value: Any, what: str) -> Any:
+    if value is None:
+        raise RuntimeError(f"the {what} is available once the client has started")
+    return value
+
+
+def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -57,12 +57,15 @@ def chatcore_client_event(app: object, event: object) -> None:
     return None
 
 
-def test_the_cli_lists_no_server_plugin_for_the_client_config():
+def test_the_cli_lists_the_client_plugins_and_no_server_plugin_for_the_client_config():
     result = chatcore_cli("plugins", "--config", str(ROOT / "config" / "client.toml"))
     assert result.returncode == 0, result.stderr
     for name in SERVER_PLUGINS:
         assert name not in result.stdout
-    assert result.stdout.strip() == "no plugin serves the client role yet"
+    assert "chatcore_device_sqlite  [entry point" in result.stdout
+    assert "    chatcore_device_store" in result.stdout
+    assert "chatcore_media_cache  [entry point" in result.stdout
+    assert "    chatcore_media_cache" in result.stdout
 
 
 def test_the_cli_lists_every_server_plugin_for_the_server_config():

@@ -44,7 +44,6 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
 API = "/api/v1"
 
 
-
 def auth(user: TestUser | str) -> dict[str, str]:
     token = user if isinstance(user, str) else user.access_token
     return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,216 @@
+"""The sender: the outbox written to one connection, in order, a window at a time.
+
+It runs while a connection is up (catching up or ready). It takes the pending entries in
+position order, at most `send_window` in flight, marks each window transmitted in the device
+store (`outbox_transmitted`) before writing its `send` frames, and frees a slot when the entry's
+`ack` (or its own `message` event) arrives. A file queued with `send_file` is uploaded first,
+then sent as a media message; the entries after it wait, so the room's order holds.
+
+Errors the server answers with an entry's ref:
+
+- `rate_limited`: nothing more is written for `retry_after_ms`; then that entry and every
+  later one written on this connection are written again, in order, with the same refs; the
+  window is 1 until the next ack (so no later frame overtakes the refused one), then doubles
+  with each ack back to `send_window`;
+- `internal`, `unavailable`: the same, after a backoff that grows while they repeat;
+- any other code (`forbidden`, `not_found`, `too_large`, ...): the entry becomes *failed* with
+  the server's reason, and the others go on.
+
+When the connection ends, whatever is in flight goes back to *pending* (the connection does
+that) and the next connection sends it again with the same refs: the server stores a ref once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from chatcore.client.errors import ApiError, ApiUnavailable
+from chatcore.client.media import MediaClient
+from chatcore.client.models import OutboxEntry
+from chatcore.client.outbox import Outbox, send_frame
+from chatcore.failures import reason
+
+__all__ = ["RETRIED_CODES", "Sender"]
+
+log = logging.getLogger(__name__)
+
+#: Error codes after which an entry is sent again later (the others fail it).
+RETRIED_CODES = frozenset({"rate_limited", "internal", "unavailable"})
+#: With sends in flight, the window is refilled at most this often (see `_send_some`).
+COALESCE_SECONDS = 0.005
+#: The outbox is read again at least this often: another process of the device (the push
+#: handler) may have queued a send.
+POLL_SECONDS = 5.0
+
+Write = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Sender:
+    """Sends the outbox on one connection (see the module's doc)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        media: MediaClient,
+        write: Write,
+        *,
+        window: int,
+        retry_min: float,
+        retry_max: float,
+    ) -> None:
+        self.outbox = outbox
+        self.store = outbox.store
+        self.media = media
+        self._write = write
+        self._window = window
+        self._retry_min = retry_min
+        self._retry_max = retry_max
+        #: Refs written and not answered yet, in the order written.
+        self._in_flight: dict[str, None] = {}
+        #: Every ref written on this connection (a late error for one sent again is stale).
+        self._written: set[str] = set()
+        #: Transmitted entries to write again (after `rate_limited`, `internal`, ...).
+        self._again: set[str] = set()
+        self._limit = window
+        self._resume_at = 0.0
+        self._refilled_at = 0.0
+        self._failures = 0
+
+    async def run(self) -> None:
+        """Send until cancelled (the connection's end)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            wake = self.outbox.changed.current()
+            if await self._send_some():
+                continue
+            timeout = POLL_SECONDS
+            if self._resume_at > loop.time():
+                timeout = min(timeout, self._resume_at - loop.time())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await wake.wait()
+
+    # --- answers -----------------------------------------------------------------------------
+
+    def done(self, ref: str) -> None:
+        """`ref` is acked (or its message arrived): its slot is free, and a window shrunk by a
+        refusal grows back, doubling with each ack (a burst at once would meet the flood
+        control again, and the more frames one burst holds, the likelier that one refused
+        frame is overtaken by a later one the server accepts after a refill)."""
+        if ref in self._in_flight:
+            del self._in_flight[ref]
+            self._limit = min(self._limit * 2, self._window)
+            self._failures = 0
+            self.outbox.changed.notify()
+
+    async def refused(self, ref: str, code: str, message: str, retry_after_ms: Any) -> bool:
+        """An `error` frame with `ref`: True when it answers one of this sender's frames."""
+        if ref not in self._in_flight:
+            return ref in self._written  # a late answer to a frame written again since
+        if code == "rate_limited":
+            wait = retry_after_ms if isinstance(retry_after_ms, int | float) else 1000
+            self._again_from(ref, max(float(wait), 1.0) / 1000)
+        elif code in RETRIED_CODES:
+            self._failures += 1
+            delay = min(self._retry_min * 2 ** (self._failures - 1), self._retry_max)
+            log.info("outbox: %s refused with %s; sent again in %.2fs", ref, code, delay)
+            self._again_from(ref, delay)
+        else:
+            del self._in_flight[ref]
+            await self.outbox.fail(ref, code, message)
+        return True
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def _again_from(self, ref: str, delay: float) -> None:
+        """Write `ref` and every frame written after it again, in order, after `delay`."""
+        refs = list(self._in_flight)
+        for later in refs[refs.index(ref) :]:
+            del self._in_flight[later]
+            self._again.add(later)
+        self._limit = 1
+        loop = asyncio.get_running_loop()
+        self._resume_at = max(self._resume_at, loop.time() + delay)
+        self.outbox.changed.notify()
+
+    async def _send_some(self) -> bool:
+        """Write what the window allows; True when more can be done at once."""
+        loop = asyncio.get_running_loop()
+        if self._resume_at > loop.time():
+            return False
+        free = self._limit - len(self._in_flight)
+        if self._in_flight:
+            # With frames in flight, the window is refilled by halves, and at most every
+            # COALESCE_SECONDS: sends queued meanwhile go together, in one write to the store
+            # (each refill reads the outbox, which may be long, and marks what it sends).
+            if free < self._limit / 2:
+                return False
+            if loop.time() < self._refilled_at + COALESCE_SECONDS:
+                self._resume_at = self._refilled_at + COALESCE_SECONDS
+                return False
+        if free <= 0:
+            return False
+        self._refilled_at = loop.time()
+        window: list[OutboxEntry] = []
+        upload: OutboxEntry | None = None
+        file_next = False  # the window stops before a file to upload
+        async with self.outbox.lock:  # no edit or cancel between choosing and marking
+            for entry in await self.store.outbox():
+                if entry.ref in self._in_flight:
+                    continue
+                if entry.state != "pending" and entry.ref not in self._again:
+                    continue
+                if entry.file_path is not None:
+                    if window:
+                        file_next = True
+                    else:
+                        upload = entry
+                    break
+                window.append(entry)
+                if len(window) >= free:
+                    break
+            if window:
+                await self.store.outbox_transmitted([e.ref for e in window])
+                for entry in window:
+                    self._in_flight[entry.ref] = None
+                    self._written.add(entry.ref)
+                    self._again.discard(entry.ref)
+        for entry in window:
+            await self._write(send_frame(entry))
+        if upload is not None:
+            return await self._upload(upload)
+        return file_next
+
+    async def _upload(self, entry: OutboxEntry) -> bool:
+        """Upload the file of `entry`, then keep its media id; True when it may go on."""
+        assert entry.file_path is not None
+        path = Path(entry.file_path)
+        try:
+            media = await self.media.upload(path, filename=path.name)
+        except ApiUnavailable as exc:
+            return self._pause_upload(entry, str(exc))
+        except ApiError as exc:
+            if exc.code in RETRIED_CODES or exc.status == 401:
+                wait = exc.retry_after if exc.retry_after is not None else None
+                return self._pause_upload(entry, exc.message, wait)
+            await self.outbox.fail(entry.ref, exc.code, exc.message)
+            return True
+        except OSError as exc:
+            await self.outbox.fail(
+                entry.ref, "not_found", f"The file {path.name} cannot be read: {reason(exc)}."
+            )
+            return True
+        await self.store.outbox_update(entry.ref, media_id=media.id, file_path=None)
+        return True
+
+    def _pause_upload(self, entry: OutboxEntry, why: str, wait: float | None = None) -> bool:
+        self._failures += 1
+        delay = wait or min(self._retry_min * 2 ** (self._failures - 1), self._retry_max)
+        log.info("outbox: upload of %s failed (%s); tried again in %.2fs", entry.ref, why, delay)
+        self._resume_at = asyncio.get_running_loop().time() + delay
+        return False

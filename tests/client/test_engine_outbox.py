@@ -1,0 +1,192 @@
+"""The outbox: refusals that fail one entry and block nothing, what a program may do with an entry
+(resend, edit, cancel) before and after it went on the wire, and flood control obeyed in order.
+
+Real `chatcore serve` processes and device stores on files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from engine_support import (
+    NO_FLOOD_CONTROL,
+    WAIT,
+    Rest,
+    engine_client,
+    ready,
+    signed_up,
+    stored,
+    synced,
+)
+
+from chatcore.client.app import Client
+from chatcore.client.errors import OutboxError
+from chatcore.client.events import OutboxChanged, RoomChanged
+from chatcore.testing.server import ServerProcess, start_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+#: Flood control that refuses the end of a burst of 30 sends with `rate_limited`. Its slow
+#: refill keeps the test about the engine: with pipelined frames, a token that comes back
+#: between a refused frame and the next one lets that one overtake (the engine cannot know a
+#: frame will be refused before writing the next).
+TIGHT = {"rate_per_second": 5, "rate_burst": 20}
+FLOODED = 30
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with start_server(tmp_path_factory.mktemp("server"), {"websocket": NO_FLOOD_CONTROL}) as s:
+        yield s
+
+
+async def test_a_refused_send_fails_with_the_servers_reason_and_blocks_nothing(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """A send to a room Ann is not in becomes *failed* with the server's code and sentence;
+    the send queued after it, to a room she is in, still goes. A resend is refused again; a
+    cancel removes the entry."""
+    bob = await Rest.new(server)
+    async with engine_client(server, tmp_path / "ann") as (ann, log):
+        ann_id = await signed_up(ann)
+        shared = await bob.group("shared", [ann_id])
+        private = await bob.group("private", [])
+        await ready(ann)
+
+        bad = await ann.send(private, "nobody hears this")
+        good = await ann.send(shared, "this one goes")
+        await log.wait(
+            lambda log: "failed" in log.outbox(bad.ref) and log.sent_refs() == [good.ref]
+        )
+
+        [failed] = await ann.outbox()
+        assert (failed.ref, failed.state, failed.error_code) == (bad.ref, "failed", "not_found")
+        assert failed.error_message and "not" in failed.error_message.lower()
+        with pytest.raises(OutboxError) as refused:
+            await ann.wait_sent(bad.ref)
+        assert refused.value.entry == failed
+        assert [m.body for m in await stored(ann, shared)] == ["this one goes"]
+        assert await stored(ann, private) == []
+
+        mark = log.mark()
+        again = await ann.resend(bad.ref)
+        assert (again.state, again.error_code, again.error_message) == ("pending", None, None)
+        await log.wait(lambda log: log.outbox(bad.ref, mark) == ["pending", "failed"])
+
+        cancelled = await ann.cancel(bad.ref)
+        assert cancelled.state == "cancelled"
+        await log.wait(lambda log: log.outbox(bad.ref, mark) == ["pending", "failed", "cancelled"])
+        assert await ann.outbox() == []
+        assert [m["ref"] for m in await bob.history(shared)] == [good.ref]
+
+
+async def test_entries_that_never_left_the_device_can_be_edited_and_cancelled(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """Queued without a connection, an entry can be edited (the new text is what is sent) or
+    cancelled (its waiter learns it); both are announced."""
+    bob = await Rest.new(server)
+    folder = tmp_path / "ann"
+    async with engine_client(server, folder, connect=False) as (ann, log):
+        ann_id = await signed_up(ann)
+        room_id = await bob.group("drafts", [ann_id])
+        kept = await ann.send(room_id, "helo")
+        dropped = await ann.send(room_id, "never mind")
+        waiter = asyncio.create_task(ann.wait_sent(dropped.ref))
+
+        edited = await ann.edit_pending(kept.ref, "hello")
+        assert (edited.body, edited.state, edited.transmitted) == ("hello", "pending", False)
+        cancelled = await ann.cancel(dropped.ref)
+        assert cancelled.ref == dropped.ref and cancelled.state == "cancelled"
+        async with asyncio.timeout(WAIT):
+            with pytest.raises(OutboxError):
+                await waiter
+        assert [(e.ref, e.body) for e in await ann.outbox()] == [(kept.ref, "hello")]
+        await log.wait(lambda log: "cancelled" in log.outbox(dropped.ref))
+        bodies = [e.entry.body for e in log.events if isinstance(e, OutboxChanged)]
+        assert bodies == ["helo", "never mind", "hello", "never mind"]
+        with pytest.raises(OutboxError):
+            await ann.cancel(dropped.ref)  # gone
+
+    async with engine_client(server, folder) as (ann, log):
+        await synced(ann)
+        assert [m["body"] for m in await bob.history(room_id)] == ["hello"]
+
+
+async def transmitted(client: Client, ref: str) -> None:
+    """Wait until the entry went on the wire: the device store says so (no event does)."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            entry = await client.store.outbox_get(ref)
+            if entry is not None and entry.transmitted:
+                return
+            await asyncio.sleep(0.01)  # the store has no event to wait on: it is read again
+
+
+@contextlib.contextmanager
+def paused(server: ServerProcess) -> Iterator[None]:
+    """The server process stopped (SIGSTOP): connections stay open, nothing is answered."""
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+
+
+async def test_an_entry_on_its_way_can_no_longer_be_edited_or_cancelled(
+    tmp_path: Path,
+) -> None:
+    """Once on the wire the server may have stored it: edit and cancel say it is on its way;
+    it is sent once when the server answers."""
+    with start_server(tmp_path / "server", {"websocket": NO_FLOOD_CONTROL}) as server:
+        bob = await Rest.new(server)
+        async with engine_client(server, tmp_path / "ann") as (ann, log):
+            ann_id = await signed_up(ann)
+            room_id = await bob.group("on its way", [ann_id])
+            await ready(ann)
+            await log.wait(lambda log: any(isinstance(e, RoomChanged) for e in log.events))
+            with paused(server):
+                entry = await ann.send(room_id, "on its way")
+                await transmitted(ann, entry.ref)
+                for attempt in (ann.edit_pending(entry.ref, "changed"), ann.cancel(entry.ref)):
+                    with pytest.raises(OutboxError, match="already on its way"):
+                        await attempt
+            async with asyncio.timeout(WAIT):
+                message = await ann.wait_sent(entry.ref)
+            assert message.body == "on its way"
+            assert [m["ref"] for m in await bob.history(room_id)] == [entry.ref]
+
+
+async def test_flood_control_is_obeyed_and_every_send_goes_once_in_order(tmp_path: Path) -> None:
+    """30 sends queued offline go out in one burst at the next connect, to a server whose flood
+    control refuses a third of it: all end sent, each once, their seqs in the order queued."""
+    with start_server(tmp_path / "server", {"websocket": TIGHT}) as server:
+        bob = await Rest.new(server)
+        folder = tmp_path / "ann"
+        async with engine_client(server, folder, connect=False) as (ann, _):
+            ann_id = await signed_up(ann)
+            room_id = await bob.group("flood", [ann_id])
+            refs = [(await ann.send(room_id, f"flood {i:02}")).ref for i in range(FLOODED)]
+
+        async with engine_client(server, folder) as (ann, log):
+            await log.wait(lambda log: len(log.sent_refs()) == FLOODED, timeout=3 * WAIT)
+
+            assert log.sent_refs() == refs
+            attempts = [
+                e.entry.attempts
+                for e in log.events
+                if isinstance(e, OutboxChanged) and e.entry.state == "sent"
+            ]
+            assert max(attempts) > 1, "nothing was refused: the test tested nothing"
+            history = await bob.history(room_id)
+            assert [m["ref"] for m in history] == refs  # once each, seqs in queued order
+            assert [m["seq"] for m in history] == list(range(1, FLOODED + 1))
+            assert [m.ref for m in await stored(ann, room_id)] == refs
+            assert await ann.outbox() == []
