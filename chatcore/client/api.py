@@ -24,11 +24,12 @@ import asyncio
 import mimetypes
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -58,7 +59,15 @@ TokenListener = Callable[[Tokens | None], Awaitable[None]]
 Progress = Callable[[int, int], None]
 
 
-__all__ = ["Api", "ApiError", "ApiUnavailable", "LoggedOut", "Progress", "TokenListener"]
+__all__ = [
+    "Api",
+    "ApiError",
+    "ApiUnavailable",
+    "LoggedOut",
+    "Progress",
+    "SharedLogin",
+    "TokenListener",
+]
 
 #: An access token is refreshed when it expires within this margin...
 REFRESH_MARGIN_MS = 30_000
@@ -99,6 +108,23 @@ class _TokenReply(BaseModel):
     user: User
 
 
+class SharedLogin(Protocol):
+    """A login that several processes of one device use (the app and its push handler).
+
+    A refresh token works once, and presenting a spent one may end the whole login; so a
+    refresh happens inside `exclusive()` (held across processes), after checking with
+    `latest()` whether another process has refreshed already.
+    """
+
+    def exclusive(self) -> AbstractAsyncContextManager[None]:
+        """Held by one process of the device at a time."""
+        ...
+
+    async def latest(self) -> Tokens | None:
+        """The login's tokens as the last process to refresh saved them."""
+        ...
+
+
 class Api:
     """The REST API of one server, for one login at a time."""
 
@@ -110,8 +136,10 @@ class Api:
         on_tokens: TokenListener | None = None,
         timeout: float = 30.0,
         transport: Any = None,
+        shared: SharedLogin | None = None,
     ) -> None:
         self.server_url = server_url.rstrip("/")
+        self._shared = shared
         self._timeout = timeout
         try:
             self._http = httpx.AsyncClient(
@@ -542,6 +570,18 @@ class Api:
             return await asyncio.shield(exchange)
 
     async def _exchange_refresh_token(self, current: Tokens) -> Tokens:
+        if self._shared is None:
+            return await self._exchange_alone(current)
+        async with self._shared.exclusive():
+            latest = await self._shared.latest()
+            if latest is not None and latest.refresh_token != current.refresh_token:
+                # Another process of this device refreshed first: its refresh token used
+                # ours up, so take its tokens instead of presenting a spent one.
+                self._tokens = latest
+                return latest
+            return await self._exchange_alone(current)
+
+    async def _exchange_alone(self, current: Tokens) -> Tokens:
         generation = self._generation
         asked_at = now_ms()
         response = await self._send(

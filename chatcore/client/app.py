@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from chatcore.client.errors import ApiError, ApiUnavailable, ClientError, Logged
 from chatcore.client.events import ClientEvent, ConnectionState
 from chatcore.client.inbox import Inbox
 from chatcore.client.interfaces import DeviceStore, MediaCache
-from chatcore.client.lock import EngineLock, lock_path
+from chatcore.client.lock import EngineLock, held_exclusively, lock_path, login_lock_path
 from chatcore.client.media import MediaClient
 from chatcore.client.models import (
     Account,
@@ -156,6 +157,7 @@ class Client:
                 tokens=self._usable_tokens(self._account),
                 on_tokens=self._tokens_changed,
                 timeout=client.request_timeout_seconds,
+                shared=_DeviceLogin(self),
             )
             self._media = MediaClient(self._api, self._cache)
             self._stream.start()
@@ -432,7 +434,7 @@ class Client:
     async def send(self, room_id: str, body: str, *, reply_to: str | None = None) -> OutboxEntry:
         """Queue a text message: stored with its local echo before any network call; sent
         (and re-sent with the same ref after reconnects) until acked. Returns the entry."""
-        return await self._queue.add(new_entry(room_id, body=body, reply_to=reply_to))
+        return await self._queued(new_entry(room_id, body=body, reply_to=reply_to))
 
     async def send_file(
         self, room_id: str, path: str | Path, *, reply_to: str | None = None
@@ -446,8 +448,16 @@ class Client:
         return await self._queue.add(entry)
 
     async def send_sticker(self, room_id: str, sticker_id: str) -> OutboxEntry:
-        entry = new_entry(room_id, kind="sticker", sticker_id=sticker_id)
-        return await self._queue.add(entry)
+        return await self._queued(new_entry(room_id, kind="sticker", sticker_id=sticker_id))
+
+    async def _queued(self, entry: OutboxEntry) -> OutboxEntry:
+        """Queue `entry`. When another process of the device holds the connection (this one is
+        a push handler, or a `chatcore client send` beside the app), also send it over REST at
+        once: the connected process would only see it at its next reconnect."""
+        entry = await self._queue.add(entry)
+        if self._conn.running or not await self._lock.held_elsewhere():
+            return entry
+        return await self._send_over_rest(entry)
 
     async def outbox(self, room_id: str | None = None) -> list[OutboxEntry]:
         """Pending and failed sends, in send order."""
@@ -561,3 +571,19 @@ def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, 
         else:
             merged[key] = value
     return merged
+
+
+class _DeviceLogin:
+    """The login as every process of this device shares it (`chatcore.client.api.SharedLogin`):
+    refreshed under the device's login lock, the newest tokens read from the device store."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._path = login_lock_path(client.settings.device_store.path)
+
+    def exclusive(self) -> AbstractAsyncContextManager[None]:
+        return held_exclusively(self._path)
+
+    async def latest(self) -> Tokens | None:
+        account = await self._client.store.get_account()
+        return self._client._usable_tokens(account)

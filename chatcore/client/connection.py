@@ -65,6 +65,10 @@ DRAIN_SECONDS = 10.0
 CLOSE_TIMEOUT_SECONDS = 2.0
 
 
+#: The largest frame taken from the server (bytes): far above any frame it sends.
+MAX_INCOMING_FRAME_BYTES = 16 * 1024 * 1024
+
+
 class Backoff:
     """Waits between reconnects: `minimum` doubling up to `maximum`, each drawn uniformly in
     [delay / 2, delay] so that clients cut off together do not come back together."""
@@ -363,7 +367,9 @@ class Link:
         try:
             return await connect(
                 url,
-                max_size=self.info.limits.get("max_frame_bytes"),
+                # The server bounds what clients send; what it sends (a `ready` listing
+                # thousands of rooms) is taken up to a generous cap of our own.
+                max_size=max(MAX_INCOMING_FRAME_BYTES, self.info.limits.get("max_frame_bytes", 0)),
                 ping_interval=None,  # the engine pings itself (see the module's doc)
                 ping_timeout=None,
                 open_timeout=self.settings.request_timeout_seconds,

@@ -113,7 +113,11 @@ class Outbox:
             entry = self._editable(await self._get(ref))
             if entry.kind != "text":
                 raise OutboxError("Only a text message can be edited.", entry)
-            changed = await self.store.outbox_update(ref, body=body)
+            # Editing a failed message is meant to fix it (a shorter text after too_large):
+            # it is queued again, like a `resend`.
+            changed = await self.store.outbox_update(
+                ref, body=body, state="pending", error_code=None, error_message=None
+            )
         return self._changed(ref, changed)
 
     async def cancel(self, ref: str) -> OutboxEntry:

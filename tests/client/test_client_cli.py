@@ -167,14 +167,15 @@ def test_tail_prints_each_event_as_a_json_line(ann: Person, bob: Person) -> None
         env=dict(os.environ),
     ) as tail:
         try:
-            _watch(tail, ann, room)
+            _watch(tail, ann, bob, room)
         finally:
             tail.terminate()
             tail.wait(timeout=30 * TIMEOUT_SCALE)
 
 
-def _watch(tail: subprocess.Popen[bytes], ann: Person, room: str) -> None:
-    """The tail shows the connection come up, then ann's message to bob, live."""
+def _watch(tail: subprocess.Popen[bytes], ann: Person, bob: Person, room: str) -> None:
+    """The tail shows the connection come up, then ann's message to bob, live; a `send` from
+    bob's device while the tail holds its connection goes out at once (over REST)."""
     events = _lines_until(tail, lambda e: e["type"] == "connection" and e["state"] == "ready")
     states = [e["state"] for e in events if e["type"] == "connection"]
     assert states[0] == "connecting" and states[-1] == "ready", states
@@ -184,6 +185,10 @@ def _watch(tail: subprocess.Popen[bytes], ann: Person, room: str) -> None:
     assert message["live"] is True
     assert message["message"]["body"] == "live to the tail"
     assert message["message"]["room_id"] == room
+
+    assert bob.ok("send", room, "from a second process", "--wait", "10") == "sent"
+    events = _lines_until(tail, lambda e: e.get("type") == "message")
+    assert events[-1]["message"]["body"] == "from a second process"
 
 
 def _lines_until(process: subprocess.Popen[bytes], done: Callable[[dict], bool]) -> list[dict]:  # type: ignore[type-arg]

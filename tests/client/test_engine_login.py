@@ -82,6 +82,30 @@ async def test_logout_ends_the_login_and_another_user_starts_from_a_clean_device
         )
 
 
+async def test_two_processes_of_one_device_share_the_login_without_spending_it_twice(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """The app refreshes the login; the push handler (another client on the same device
+    store, still holding the old tokens) then needs a refresh too: it takes the app's new
+    tokens instead of presenting the spent refresh token, which would end the login."""
+    async with engine_client(server, tmp_path / "device") as (app, _):
+        await signed_up(app)
+        await ready(app)
+        async with engine_client(server, tmp_path / "device", connect=False) as (handler, _):
+            assert handler.api.tokens == app.api.tokens
+            spent = handler.api.tokens
+
+            renewed = await app.api.refresh()
+            taken = await handler.api.refresh()
+
+            assert spent is not None and renewed.refresh_token != spent.refresh_token
+            assert taken.refresh_token == renewed.refresh_token
+            assert (await handler.api.me()).id == app.user.id
+            # The login is alive: the app can go on refreshing it.
+            again = await app.api.refresh()
+            assert again.refresh_token != renewed.refresh_token
+
+
 async def test_a_server_config_is_not_a_client_config(tmp_path: Path) -> None:
     server_file = tmp_path / "server.toml"
     server_file.write_text('role = "server"\n[server]\nport = 8080\n')

@@ -86,6 +86,30 @@ async def test_a_refused_send_fails_with_the_servers_reason_and_blocks_nothing(
         assert [m["ref"] for m in await bob.history(shared)] == [good.ref]
 
 
+async def test_editing_a_failed_send_queues_it_again_with_the_new_text(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """A text over the server's limit fails with `too_large`; shortened with `edit_pending`,
+    the same entry (same ref) is queued again and sent with the new text."""
+    bob = await Rest.new(server)
+    async with engine_client(server, tmp_path / "ann") as (ann, log):
+        ann_id = await signed_up(ann)
+        room = await bob.group("limits", [ann_id])
+        await ready(ann)
+        limit = (await ann.api.info()).limits["max_message_bytes"]
+
+        long = await ann.send(room, "x" * (limit + 1))
+        await log.wait(lambda log: "failed" in log.outbox(long.ref))
+        [failed] = await ann.outbox()
+        assert (failed.state, failed.error_code) == ("failed", "too_large")
+
+        edited = await ann.edit_pending(long.ref, "short enough")
+        assert (edited.state, edited.error_code, edited.body) == ("pending", None, "short enough")
+        message = await asyncio.wait_for(ann.wait_sent(long.ref), WAIT)
+        assert (message.ref, message.body) == (long.ref, "short enough")
+        assert [m["body"] for m in await bob.history(room)] == ["short enough"]
+
+
 async def test_entries_that_never_left_the_device_can_be_edited_and_cancelled(
     server: ServerProcess, tmp_path: Path
 ) -> None:
