@@ -11,9 +11,9 @@ one raw WebSocket session (that time is not counted).
 2. newest page: a room of `--big-room` messages in the device store (filled with the store's
    own `add_messages`); `client.history(room, limit=50)` read `--reads` times, p50 and p99
    (target: under 5 ms).
-3. outbox flush: Ann queues `--outbox` sends offline, closes, starts again: timed from
-   `start()` to the last `OutboxChanged(sent)`, once per `--windows` send window (target:
-   2,000 messages/s).
+3. outbox flush: Ann queues `--outbox` sends offline, closes, starts again: timed from the
+   connection attempt (`ConnectionChanged(connecting)`) to the last `OutboxChanged(sent)`,
+   once per `--windows` send window (target: 2,000 messages/s).
 4. idle client: Bob in `--rooms` group rooms of `--per-room` messages each, connected, `ready`,
    idle: the resident memory of the process holding only that client (bench/client_idle.py),
    and of a bare `import chatcore.client.app` for reference (target: under 40 MB).

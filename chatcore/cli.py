@@ -61,12 +61,17 @@ def _root_option(name: str) -> Any:
 
 
 def _config_after_root(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    # Precedence: `CMD --config FILE`, then `chatcore --config FILE CMD`, then $CHATCORE_CONFIG
-    # (which the root option reads too).
+    # Precedence: `CMD --config FILE`, then the nearest group's (`chatcore client --config FILE
+    # CMD`, `chatcore --config FILE CMD`), then $CHATCORE_CONFIG (the root option reads it too).
     if ctx.get_parameter_source(str(param.name)) is click.core.ParameterSource.COMMANDLINE:
         return value
-    root = _root_option("config_path")
-    return root if root is not None else value
+    parent = ctx.parent
+    while parent is not None:
+        given = parent.params.get("config_path")
+        if given is not None:
+            return given
+        parent = parent.parent
+    return value
 
 
 config_option = click.option(

@@ -27,6 +27,7 @@ from chatcore.cli import CommandError, _root_option, config_option
 from chatcore.client.errors import ClientError, OutboxError
 from chatcore.client.events import as_json, event_line
 from chatcore.errors import StartupError
+from chatcore.extras import MissingExtra
 from chatcore.logs import setup_logging
 from chatcore.plugins import PluginError
 from chatcore.settings import ConfigError
@@ -41,8 +42,15 @@ json_option = click.option("--json", "as_json_output", is_flag=True, help="Print
 
 
 @click.group("client", invoke_without_command=True)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The client's TOML config file (role client), for every subcommand.",
+)
 @click.pass_context
-def client_group(ctx: click.Context) -> None:
+def client_group(ctx: click.Context, config_path: str | None) -> None:
     """The chat app's engine from the command line (role client)."""
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
@@ -50,6 +58,12 @@ def client_group(ctx: click.Context) -> None:
 
 def load_client(config_path: str | None) -> Client:
     """A Client from a config file; config and plugin errors become a clean exit."""
+    from chatcore.client import EXTRA
+
+    try:
+        EXTRA.require()  # before importing the engine, which imports httpx
+    except MissingExtra as exc:
+        raise CommandError(str(exc)) from None
     from chatcore.client.app import Client
 
     try:
@@ -82,6 +96,10 @@ def with_client(*, connect: bool = False) -> Callable[[Callable[..., Any]], Call
             async def run() -> Any:
                 await client.start(connect=connect)
                 try:
+                    if connect and not client.logged_in:
+                        raise CommandError(
+                            "nobody is logged in on this device: chatcore client login NAME"
+                        )
                     return await fn(client, **kwargs)
                 finally:
                     await client.close()

@@ -44,7 +44,7 @@ from chatcore.client.live import PING_REF_PREFIX, LiveFrames, announce_failed, r
 from chatcore.client.media import MediaClient
 from chatcore.client.models import Room, ServerInfo
 from chatcore.client.outbox import Outbox, Signal
-from chatcore.client.sender import Sender
+from chatcore.client.sender import Sender, paced_below
 from chatcore.client.stream import EventStream
 from chatcore.client.sync import CatchUp
 from chatcore.failures import reason
@@ -296,6 +296,7 @@ class Link:
             window=self.settings.send_window,
             retry_min=self.settings.reconnect_min_seconds,
             retry_max=self.settings.reconnect_max_seconds,
+            pace=paced_below(self.info.limits),
         )
         self._catchup = catchup = CatchUp(conn.store, conn.inbox, conn.stream, self.write)
         frames = LiveFrames(
@@ -369,7 +370,9 @@ class Link:
                 url,
                 # The server bounds what clients send; what it sends (a `ready` listing
                 # thousands of rooms) is taken up to a generous cap of our own.
-                max_size=max(MAX_INCOMING_FRAME_BYTES, self.info.limits.get("max_frame_bytes", 0)),
+                max_size=max(
+                    MAX_INCOMING_FRAME_BYTES, int(self.info.limits.get("max_frame_bytes", 0))
+                ),
                 ping_interval=None,  # the engine pings itself (see the module's doc)
                 ping_timeout=None,
                 open_timeout=self.settings.request_timeout_seconds,

@@ -40,7 +40,7 @@ class ServerInfo(Model):
     name: str
     version: str
     ws_url: str
-    limits: dict[str, int]
+    limits: dict[str, int | float]
     features: tuple[str, ...] = ()
 
 

@@ -6,6 +6,11 @@ store (`outbox_transmitted`) before writing its `send` frames, and frees a slot 
 `ack` (or its own `message` event) arrives. A file queued with `send_file` is uploaded first,
 then sent as a media message; the entries after it wait, so the room's order holds.
 
+When the server states its flood control (`ws_rate_per_second`, `ws_rate_burst` in
+`/api/v1/info`), sends are paced below it (`paced_below`), keeping room for the connection's
+other frames (pings, catch-up, receipts): a refused frame is then rare, and with it the chance
+that a later frame the server accepts overtakes it.
+
 Errors the server answers with an entry's ref:
 
 - `rate_limited`: nothing more is written for `retry_after_ms`; then that entry and every
@@ -25,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +39,9 @@ from chatcore.client.media import MediaClient
 from chatcore.client.models import OutboxEntry
 from chatcore.client.outbox import Outbox, send_frame
 from chatcore.failures import reason
+from chatcore.ratelimit import TokenBucket
 
-__all__ = ["RETRIED_CODES", "Sender"]
+__all__ = ["RETRIED_CODES", "Sender", "paced_below"]
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +68,11 @@ class Sender:
         window: int,
         retry_min: float,
         retry_max: float,
+        pace: TokenBucket | None = None,
     ) -> None:
         self.outbox = outbox
+        #: Sends paced below the server's flood control, when it says what that is.
+        self._pace = pace
         self.store = outbox.store
         self.media = media
         self._write = write
@@ -171,6 +180,9 @@ class Sender:
                     else:
                         upload = entry
                     break
+                if self._pace is not None and (wait := self._pace.take()) > 0:
+                    self._resume_at = loop.time() + wait
+                    break
                 window.append(entry)
                 if len(window) >= free:
                     break
@@ -214,3 +226,18 @@ class Sender:
         log.info("outbox: upload of %s failed (%s); tried again in %.2fs", entry.ref, why, delay)
         self._resume_at = asyncio.get_running_loop().time() + delay
         return False
+
+
+#: Of the server's flood control, the share of the rate and what the burst keeps back for the
+#: connection's other frames (pings, `sync`, typing, receipts).
+PACE_RATE_SHARE = 0.9
+PACE_BURST_RESERVE = 10.0
+
+
+def paced_below(limits: Mapping[str, float]) -> TokenBucket | None:
+    """A token bucket just under the server's WebSocket flood control, None when unknown."""
+    rate = limits.get("ws_rate_per_second")
+    burst = limits.get("ws_rate_burst")
+    if not rate or not burst:
+        return None
+    return TokenBucket(rate * PACE_RATE_SHARE, max(1.0, burst - PACE_BURST_RESERVE))

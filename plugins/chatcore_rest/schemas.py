@@ -208,6 +208,12 @@ class Limits(BaseModel):
     max_frame_bytes: int
     max_upload_bytes: int
     max_sync_messages: int
+    ws_rate_per_second: float | None = Field(
+        None, description="WebSocket frames a second a session may send (flood control)."
+    )
+    ws_rate_burst: float | None = Field(
+        None, description="WebSocket frames a session may send at once (flood control)."
+    )
 
 
 class Info(BaseModel):

@@ -27,16 +27,14 @@ from engine_support import (
 
 from chatcore.client.app import Client
 from chatcore.client.errors import OutboxError
-from chatcore.client.events import OutboxChanged, RoomChanged
+from chatcore.client.events import ClientEvent, OutboxChanged, RoomChanged
 from chatcore.testing.server import ServerProcess, start_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
-#: Flood control that refuses the end of a burst of 30 sends with `rate_limited`. Its slow
-#: refill keeps the test about the engine: with pipelined frames, a token that comes back
-#: between a refused frame and the next one lets that one overtake (the engine cannot know a
-#: frame will be refused before writing the next).
-TIGHT = {"rate_per_second": 5, "rate_burst": 20}
+#: Flood control that a burst of 30 sends would overrun: the client paces itself below it
+#: (the server states it in /api/v1/info), unless other frames empty the bucket first.
+TIGHT = {"rate_per_second": 10, "rate_burst": 20}
 FLOODED = 30
 
 
@@ -188,29 +186,49 @@ async def test_an_entry_on_its_way_can_no_longer_be_edited_or_cancelled(
             assert [m["ref"] for m in await bob.history(room_id)] == [entry.ref]
 
 
-async def test_flood_control_is_obeyed_and_every_send_goes_once_in_order(tmp_path: Path) -> None:
-    """30 sends queued offline go out in one burst at the next connect, to a server whose flood
-    control refuses a third of it: all end sent, each once, their seqs in the order queued."""
+async def test_sends_are_paced_below_the_servers_flood_control(tmp_path: Path) -> None:
+    """30 sends queued offline, to a server whose flood control (burst 20, 10 a second) the
+    server states: the client paces them below it, so none is refused, all in order."""
     with start_server(tmp_path / "server", {"websocket": TIGHT}) as server:
         bob = await Rest.new(server)
         folder = tmp_path / "ann"
         async with engine_client(server, folder, connect=False) as (ann, _):
             ann_id = await signed_up(ann)
-            room_id = await bob.group("flood", [ann_id])
-            refs = [(await ann.send(room_id, f"flood {i:02}")).ref for i in range(FLOODED)]
+            room_id = await bob.group("paced", [ann_id])
+            refs = [(await ann.send(room_id, f"paced {i:02}")).ref for i in range(FLOODED)]
 
         async with engine_client(server, folder) as (ann, log):
             await log.wait(lambda log: len(log.sent_refs()) == FLOODED, timeout=3 * WAIT)
+            assert log.sent_refs() == refs
+            assert _attempts(log.events) == [1] * FLOODED  # nothing was refused
+            assert [m["ref"] for m in await bob.history(room_id)] == refs
+
+
+async def test_a_send_refused_by_flood_control_waits_and_goes_in_order(tmp_path: Path) -> None:
+    """Typing frames empty the session's flood-control bucket; the 30 sends queued next are
+    refused with `rate_limited` at first: all end sent, each once, seqs in the order queued."""
+    with start_server(tmp_path / "server", {"websocket": TIGHT}) as server:
+        bob = await Rest.new(server)
+        async with engine_client(server, tmp_path / "ann") as (ann, log):
+            ann_id = await signed_up(ann)
+            room_id = await bob.group("flood", [ann_id])
+            await ready(ann)
+            for _ in range(int(TIGHT["rate_burst"])):
+                await ann.typing(room_id)  # typing is not paced: a UI's own frames
+            refs = [(await ann.send(room_id, f"flood {i:02}")).ref for i in range(FLOODED)]
+            await log.wait(lambda log: len(log.sent_refs()) == FLOODED, timeout=3 * WAIT)
 
             assert log.sent_refs() == refs
-            attempts = [
-                e.entry.attempts
-                for e in log.events
-                if isinstance(e, OutboxChanged) and e.entry.state == "sent"
-            ]
-            assert max(attempts) > 1, "nothing was refused: the test tested nothing"
+            assert max(_attempts(log.events)) > 1, "nothing was refused: the test tested nothing"
             history = await bob.history(room_id)
             assert [m["ref"] for m in history] == refs  # once each, seqs in queued order
             assert [m["seq"] for m in history] == list(range(1, FLOODED + 1))
             assert [m.ref for m in await stored(ann, room_id)] == refs
             assert await ann.outbox() == []
+
+
+def _attempts(events: list[ClientEvent]) -> list[int]:
+    """How many times each sent entry went on the wire, in the order they were sent."""
+    return [
+        e.entry.attempts for e in events if isinstance(e, OutboxChanged) and e.entry.state == "sent"
+    ]

@@ -209,6 +209,14 @@ def test_the_vapid_keys_command_names_its_extra(venv, tmp_path):
     assert result.stderr.strip().endswith("pip install 'chatcore[webpush]'")
 
 
+def test_the_client_commands_name_their_extra(venv, tmp_path):
+    result = chatcore_cli(venv, "client", "rooms", cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: the client role needs the httpx package: pip install 'chatcore[client]'"
+    ], result.stderr
+
+
 def test_the_base_install_serves_on_the_embedded_defaults(venv, tmp_path):
     """SQLite, file media, the memory broker, no push: the defaults, but on free ports."""
     config = tmp_path / "node.toml"

@@ -52,6 +52,7 @@ async def get_info() -> Response:
                 "max_frame_bytes": limits.frame_bytes,
                 "max_upload_bytes": limits.max_upload_bytes,
                 "max_sync_messages": limits.max_sync_messages,
+                **_flood_control(app.settings),
             },
             "features": features,
         }
@@ -103,3 +104,14 @@ AREA = Area(
         ("GET", API_PREFIX + "/info", get_info),
     ]
 )
+
+
+def _flood_control(settings: Any) -> dict[str, float]:
+    """The WebSocket flood control of `[websocket]` (when a WebSocket plugin configures one),
+    so a client can pace its frames below it instead of meeting `rate_limited`."""
+    websocket = getattr(settings, "websocket", None)
+    rate = getattr(websocket, "rate_per_second", None)
+    burst = getattr(websocket, "rate_burst", None)
+    if rate is None or burst is None:
+        return {}
+    return {"ws_rate_per_second": rate, "ws_rate_burst": burst}

@@ -73,6 +73,8 @@ def test_info_describes_the_server(client: httpx.Client, server: ServerProcess) 
         "max_frame_bytes": 32 * 1024,
         "max_upload_bytes": 25 * 1024 * 1024,
         "max_sync_messages": 1000,
+        "ws_rate_per_second": 20,  # the [websocket] flood control, for clients to pace by
+        "ws_rate_burst": 100,
     }
     assert {"auth", "settings", "users"} <= set(info["features"])
     assert all(isinstance(feature, str) for feature in info["features"])
