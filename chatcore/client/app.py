@@ -28,6 +28,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+from chatcore.assembly import assemble
 from chatcore.client.api import Api
 from chatcore.client.connection import Connection
 from chatcore.client.errors import ApiError, ApiUnavailable, ClientError, LoggedOut, OutboxError
@@ -55,14 +56,7 @@ from chatcore.errors import StartupError
 from chatcore.failures import one_line
 from chatcore.hooks import call_all, call_first, call_observers
 from chatcore.plugins import PluginHost
-from chatcore.settings import (
-    ConfigError,
-    Settings,
-    build_settings,
-    config_role,
-    plugin_lists,
-    read_config_file,
-)
+from chatcore.settings import ConfigError, Settings
 
 #: `sync` reads the outbox at most this often while waiting for it to empty.
 SYNC_POLL_SECONDS = 0.05
@@ -102,23 +96,19 @@ class Client:
     ) -> Client:
         """Read `path` (TOML, `role = "client"`), apply `overrides`, load the client's plugins,
         validate. Raises `ConfigError` or `PluginError` before anything starts."""
-        source = str(path) if path else "<defaults>"
-        raw = _deep_merge(read_config_file(path), overrides or {})
-        role = config_role(raw, source)
+        assembled = assemble(
+            path, overrides=overrides, extra_plugins=extra_plugins, entry_points=entry_points
+        )
+        role = assembled.settings.role
         if role != "client":
             raise ConfigError(
-                source,
+                assembled.source,
                 [
                     f"role: this file is for a {role} (role = {role!r}, the default when a file "
                     'has none); a client\'s config says role = "client"'
                 ],
             )
-        modules, disabled = plugin_lists(raw, source)
-        host = PluginHost.load(
-            modules, disabled, entry_points=entry_points, extra=extra_plugins, role=role
-        )
-        settings = build_settings(raw, host.settings_models(), source)
-        return cls(settings, host, source)
+        return cls(assembled.settings, assembled.plugins, assembled.source)
 
     @classmethod
     def for_server(cls, server_url: str, data_dir: str | Path, **settings: Any) -> Client:
@@ -561,16 +551,6 @@ def _started(value: Any, what: str) -> Any:
     if value is None:
         raise RuntimeError(f"the {what} is available once the client has started")
     return value
-
-
-def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 class _DeviceLogin:

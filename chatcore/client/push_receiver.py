@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from quart import Quart, Response, request
 
 from chatcore.client.events import PushReceived
@@ -58,11 +59,8 @@ def webhook_app(
 
 
 def _error(status: int, code: str, message: str) -> Response:
-    return Response(
-        f'{{"error": {{"code": "{code}", "message": "{message}"}}}}',
-        status=status,
-        content_type="application/json",
-    )
+    body = orjson.dumps({"error": {"code": code, "message": message}})
+    return Response(body, status=status, content_type="application/json")
 
 
 async def serve_webhooks(

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
+from chatcore.assembly import assemble
 from chatcore.errors import StartupError
 from chatcore.failures import one_line
 from chatcore.hooks import call_all, call_first, call_observers
@@ -31,14 +32,7 @@ from chatcore.server.messages import publish_new
 from chatcore.server.push.dispatch import PushDispatcher, push_dispatcher
 from chatcore.server.realtime.hub import Hub
 from chatcore.server.writer import MessageWriter
-from chatcore.settings import (
-    ConfigError,
-    Settings,
-    build_settings,
-    config_role,
-    plugin_lists,
-    read_config_file,
-)
+from chatcore.settings import ConfigError, Settings
 from chatcore.state import State
 
 #: How long a thread may hold the interpreter lock while another waits for it (see `serve`).
@@ -83,21 +77,13 @@ class App:
 
         Raises `ConfigError` or `PluginError` before anything starts.
         """
-        source = str(path) if path else "<defaults>"
-        raw = _deep_merge(read_config_file(path), overrides or {})
-        modules, disabled = plugin_lists(raw, source)
-        host = PluginHost.load(
-            modules,
-            disabled,
-            entry_points=entry_points,
-            extra=extra_plugins,
-            role=config_role(raw, source),
+        assembled = assemble(
+            path, overrides=overrides, extra_plugins=extra_plugins, entry_points=entry_points
         )
-        settings = build_settings(raw, host.settings_models(), source)
-        problems = unserved_urls(settings, host)
+        problems = unserved_urls(assembled.settings, assembled.plugins)
         if problems:
-            raise ConfigError(source, problems)
-        return cls(settings, host, source)
+            raise ConfigError(assembled.source, problems)
+        return cls(assembled.settings, assembled.plugins, assembled.source)
 
     # --- backends, available once started ----------------------------------------------------
 
@@ -136,7 +122,10 @@ class App:
         message is one line naming the service or the address and the reason.
         """
         if self.settings.role != "server":
-            raise StartupError(f"{self.source}: role {self.settings.role!r} cannot serve")
+            raise StartupError(
+                f"{self.source}: role {self.settings.role!r} cannot serve: a client config is "
+                f"used by `chatcore client --config {self.source} ...` (see docs/client.md)"
+            )
         self.may_migrate = migrate
         try:
             self._storage = await self._provide("chatcore_storage", "storage", "storage.url")
@@ -285,13 +274,3 @@ async def _quietly(awaitable: Any, doing: str) -> None:
         await awaitable
     except Exception:
         log.exception("error while %s", doing)
-
-
-def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged

@@ -178,3 +178,13 @@ def test_the_shipped_client_config_checks():
     keys = set(result.stdout.split("keys: ", 1)[1].rstrip(")\n").split(", "))
     assert {"client", "device_store", "media_cache"} <= keys
     assert not keys & {"storage", "media", "broker", "server"}, keys
+
+
+def test_serve_with_the_client_config_says_how_a_client_config_is_used(tmp_path):
+    result = chatcore_cli("serve", "--config", str(ROOT / "config" / "client.toml"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {ROOT / 'config' / 'client.toml'}: role 'client' cannot serve: a client config "
+        f"is used by `chatcore client --config {ROOT / 'config' / 'client.toml'} ...` "
+        "(see docs/client.md)"
+    )
