@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from chatcore.plugins import PluginHost
+from chatcore.roles import Role
 from chatcore.settings import (
+    ConfigError,
     Settings,
     build_settings,
     config_role,
@@ -43,19 +45,26 @@ def assemble(
     overrides: Mapping[str, Any] | None = None,
     extra_plugins: Iterable[object] = (),
     entry_points: bool = True,
+    role: Role | None = None,
 ) -> Assembly:
     """Read `path` (TOML; None: the built-in defaults), apply `overrides`, load the plugins of
     the config's role (entry points unless `entry_points` is false, the config's `plugins`,
-    and `extra_plugins` objects), and validate every section against its model."""
+    and `extra_plugins` objects), and validate every section against its model. With `role`,
+    a config of the other role is refused first, in one line saying so."""
     source = str(path) if path else "<defaults>"
     raw = deep_merge(read_config_file(path), overrides or {})
+    found = config_role(raw, source)
+    if role is not None and found != role:
+        raise ConfigError(
+            source,
+            [
+                f"role: this file is for a {found} (role = {found!r}, the default when a file "
+                f'has none); a {role}\'s config says role = "{role}"'
+            ],
+        )
     modules, disabled = plugin_lists(raw, source)
     host = PluginHost.load(
-        modules,
-        disabled,
-        entry_points=entry_points,
-        extra=extra_plugins,
-        role=config_role(raw, source),
+        modules, disabled, entry_points=entry_points, extra=extra_plugins, role=found
     )
     return Assembly(build_settings(raw, host.settings_models(), source), host, source)
 

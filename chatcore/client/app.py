@@ -56,7 +56,7 @@ from chatcore.errors import StartupError
 from chatcore.failures import one_line
 from chatcore.hooks import call_all, call_first, call_observers
 from chatcore.plugins import PluginHost
-from chatcore.settings import ConfigError, Settings
+from chatcore.settings import Settings
 
 #: `sync` reads the outbox at most this often while waiting for it to empty.
 SYNC_POLL_SECONDS = 0.05
@@ -97,17 +97,12 @@ class Client:
         """Read `path` (TOML, `role = "client"`), apply `overrides`, load the client's plugins,
         validate. Raises `ConfigError` or `PluginError` before anything starts."""
         assembled = assemble(
-            path, overrides=overrides, extra_plugins=extra_plugins, entry_points=entry_points
+            path,
+            overrides=overrides,
+            extra_plugins=extra_plugins,
+            entry_points=entry_points,
+            role="client",
         )
-        role = assembled.settings.role
-        if role != "client":
-            raise ConfigError(
-                assembled.source,
-                [
-                    f"role: this file is for a {role} (role = {role!r}, the default when a file "
-                    'has none); a client\'s config says role = "client"'
-                ],
-            )
         return cls(assembled.settings, assembled.plugins, assembled.source)
 
     @classmethod
