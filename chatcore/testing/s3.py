@@ -1,7 +1,7 @@
 """A real S3 API for tests: moto's standalone server, on a free loopback port.
 
-with moto_server() as endpoint:
-    storage_options = s3_options(endpoint)
+    with moto_server() as endpoint:
+        storage_options = s3_options(endpoint)
 """
 
 from __future__ import annotations

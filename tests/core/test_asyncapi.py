@@ -7,18 +7,8 @@ import httpx
 from chatcore.protocol.frames import CLIENT_FRAMES
 
 SERVER_EVENTS = {
-    "ready",
-    "ack",
-    "message",
-    "message_updated",
-    "synced",
-    "typing",
-    "receipt",
-    "presence",
-    "room",
-    "contact",
-    "pong",
-    "error",
+    "ready", "ack", "message", "message_updated", "synced", "typing", "receipt", "presence",
+    "room", "contact", "pong", "error",
 }
 
 

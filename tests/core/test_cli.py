@@ -69,12 +69,7 @@ def test_user_create_and_list(tmp_path):
     upgraded = chatcore_cli("db", "upgrade", "--config", str(config))
     assert upgraded.returncode == 0, upgraded.stderr
     created = chatcore_cli(
-        "user",
-        "create",
-        "Alice",
-        "--password-stdin",
-        "--config",
-        str(config),
+        "user", "create", "Alice", "--password-stdin", "--config", str(config),
         stdin="correct horse battery\n",
     )
     assert created.returncode == 0, created.stderr

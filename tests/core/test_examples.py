@@ -134,16 +134,14 @@ def test_word_filter_masks_or_rejects_before_storing(server_factory):
     carol, dave = new_user(strict.api), new_user(strict.api)
     room = _direct_room(strict, carol, dave.id)
     refused = httpx.post(
-        f"{strict.api}/rooms/{room}/messages",
-        json={"ref": "r1", "body": "darn"},
+        f"{strict.api}/rooms/{room}/messages", json={"ref": "r1", "body": "darn"},
         headers=carol.headers,
     )
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "forbidden"
     # Nothing was stored and the ref is still free.
     again = httpx.post(
-        f"{strict.api}/rooms/{room}/messages",
-        json={"ref": "r1", "body": "fine"},
+        f"{strict.api}/rooms/{room}/messages", json={"ref": "r1", "body": "fine"},
         headers=carol.headers,
     )
     assert again.status_code == 201

@@ -73,14 +73,11 @@ class Transports:
     def __init__(self, name: str, is_async: bool):
         self.name = name
         if is_async:
-
             async def chatcore_transports(app):
                 return [self.name]
         else:
-
             def chatcore_transports(app):
                 return self.name
-
         self.chatcore_transports = hookimpl(chatcore_transports)
 
 

@@ -69,11 +69,9 @@ def test_a_bad_environment_value_names_the_variable(tmp_path, monkeypatch):
 
 
 def test_errors_name_the_file_the_dotted_key_and_the_expectation(tmp_path):
-    path = write(
-        tmp_path,
-        MINIMAL.replace("port = 8080", 'port = "x"').replace("[broker]", "[broker]\nurll = 1")
-        + "\n[nosuch]\na = 1\n",
-    )
+    path = write(tmp_path, MINIMAL.replace("port = 8080", 'port = "x"').replace(
+        "[broker]", "[broker]\nurll = 1"
+    ) + "\n[nosuch]\na = 1\n")
     with pytest.raises(ConfigError) as err:
         App.from_config(path)
     lines = str(err.value).splitlines()

@@ -209,3 +209,4 @@ def first_difference(seqs: list[int], expected: list[int]) -> str:
             around = seqs[max(0, index - 3) : index + 4]
             return f"at index {index}: got seq {got}, expected {want} (around: {around})"
     return f"got {len(seqs)} seqs, expected {len(expected)}"
+

@@ -94,18 +94,12 @@ async def test_clients_on_different_nodes_talk_as_on_one_server(
         await bob_ws.send_frame({"type": "typing", "room_id": direct["id"], "active": True})
         typing = await alice_ws.recv("typing")
         assert typing == {
-            "type": "typing",
-            "room_id": direct["id"],
-            "user_id": bob.id,
-            "active": True,
+            "type": "typing", "room_id": direct["id"], "user_id": bob.id, "active": True
         }
         await bob_ws.send_frame({"type": "read", "room_id": direct["id"], "seq": sent["seq"]})
         receipt = await alice_ws.recv("receipt", match=about(bob))
         assert receipt == {
-            "type": "receipt",
-            "room_id": direct["id"],
-            "user_id": bob.id,
-            "seq": sent["seq"],
+            "type": "receipt", "room_id": direct["id"], "user_id": bob.id, "seq": sent["seq"]
         }
         assert await on(n3, bob).unread(direct["id"]) == 0
 

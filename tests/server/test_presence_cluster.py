@@ -128,12 +128,8 @@ def test_malformed_notes_are_ignored(data: bytes) -> None:
 
 
 def test_notes_round_trip() -> None:
-    for sent in (
-        note("delta", "b", "u", status="online"),
-        note("snapshot", "b", "u", "v"),
-        note("hello", "b"),
-        note("bye", "b"),
-    ):
+    for sent in (note("delta", "b", "u", status="online"), note("snapshot", "b", "u", "v"),
+                 note("hello", "b"), note("bye", "b")):
         assert PresenceNote.decode(sent.encode()) == sent
 
 
