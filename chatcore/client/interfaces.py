@@ -130,8 +130,11 @@ class DeviceStore(Protocol):
         """Queue a send (its local echo), committed before this returns; the entry with its
         `position` set (after every other entry)."""
 
-    async def outbox(self, *, room_id: str | None = None) -> list[OutboxEntry]:
-        """Pending and failed entries, by position."""
+    async def outbox(
+        self, *, room_id: str | None = None, unsent_only: bool = False, limit: int | None = None
+    ) -> list[OutboxEntry]:
+        """Pending, sending and failed entries, by position; with `unsent_only` not the failed
+        ones, and at most `limit` (the sender reads only the head of a long outbox)."""
 
     async def outbox_get(self, ref: str) -> OutboxEntry | None:
         """One entry by its ref."""

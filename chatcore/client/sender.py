@@ -169,7 +169,10 @@ class Sender:
         upload: OutboxEntry | None = None
         file_next = False  # the window stops before a file to upload
         async with self.outbox.lock:  # no edit or cancel between choosing and marking
-            for entry in await self.store.outbox():
+            # Only the head of the outbox: every entry this connection has on the wire or
+            # must write again, the free slots, and one more (a file that ends the window).
+            head = len(self._in_flight) + len(self._again) + free + 1
+            for entry in await self.store.outbox(unsent_only=True, limit=head):
                 if entry.ref in self._in_flight:
                     continue
                 if entry.state != "pending" and entry.ref not in self._again:

@@ -581,6 +581,18 @@ class DeviceStoreContract:
         assert await store.outbox_update("missing", state="failed") is None
 
     @pytest.mark.anyio
+    async def test_outbox_head_without_the_failed(self, store: DeviceStore) -> None:
+        for i in range(6):
+            await store.outbox_add(entry(f"e{i}", "a" if i % 2 else "b"))
+        await store.outbox_update("e1", state="failed", error_code="forbidden")
+        await store.outbox_transmitted(["e0"])
+        assert refs(await store.outbox(unsent_only=True)) == ["e0", "e2", "e3", "e4", "e5"]
+        assert refs(await store.outbox(unsent_only=True, limit=3)) == ["e0", "e2", "e3"]
+        assert refs(await store.outbox(limit=2)) == ["e0", "e1"]
+        assert refs(await store.outbox(room_id="a", unsent_only=True)) == ["e3", "e5"]
+        assert await store.outbox(limit=0) == []
+
+    @pytest.mark.anyio
     async def test_outbox_transmitted_and_reset(self, store: DeviceStore) -> None:
         for ref in ("e1", "e2", "e3"):
             await store.outbox_add(entry(ref, "r"))

@@ -32,6 +32,7 @@ UPDATABLE = frozenset(
 
 #: The states an entry in the outbox has (*sent* and *cancelled* exist only in events).
 _LISTED = "('pending', 'sending', 'failed')"
+_UNSENT = "('pending', 'sending')"
 
 _VALUES = ", ".join(
     # The position is the next one in the same statement: no other writer can take it.
@@ -49,11 +50,20 @@ async def add(conn: AsyncConnection, entry: OutboxEntry) -> OutboxEntry:
     return entry.model_copy(update={"position": found.scalar_one()})
 
 
-async def listed(conn: AsyncConnection, room_id: str | None) -> list[OutboxEntry]:
+async def listed(
+    conn: AsyncConnection, room_id: str | None, unsent_only: bool, limit: int | None
+) -> list[OutboxEntry]:
+    states = _UNSENT if unsent_only else _LISTED
     in_room = "" if room_id is None else " AND room_id = ?"
+    params: tuple[Any, ...] = () if room_id is None else (room_id,)
+    head = ""
+    if limit is not None:
+        head = " LIMIT ?"
+        params = (*params, max(0, limit))
     rows = await conn.exec_driver_sql(
-        f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state IN {_LISTED}{in_room} ORDER BY position",
-        () if room_id is None else (room_id,),
+        f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state IN {states}{in_room} "
+        f"ORDER BY position{head}",
+        params,
     )
     return [outbox_entry_of(row) for row in rows]
 

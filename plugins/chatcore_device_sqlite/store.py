@@ -231,8 +231,10 @@ class SqliteDeviceStore:
         except IntegrityError as exc:
             raise ValueError(f"the outbox already holds an entry with ref {entry.ref!r}") from exc
 
-    async def outbox(self, *, room_id: str | None = None) -> list[OutboxEntry]:
-        return await self._read(outbox.listed, room_id)
+    async def outbox(
+        self, *, room_id: str | None = None, unsent_only: bool = False, limit: int | None = None
+    ) -> list[OutboxEntry]:
+        return await self._read(outbox.listed, room_id, unsent_only, limit)
 
     async def outbox_get(self, ref: str) -> OutboxEntry | None:
         return await self._read(outbox.get, ref)
