@@ -363,6 +363,19 @@ async def tail(client: Client, as_json_output: bool) -> None:
         sys.stdout.flush()
 
 
+@client_group.command("push-device")
+@click.argument("platform", type=click.Choice(["webhook", "webpush", "fcm", "apns"]))
+@click.option("--endpoint", default=None, help="webhook, webpush: the URL pushes go to.")
+@click.option("--token", default=None, help="fcm, apns: the device token.")
+@with_client()
+async def push_device(
+    client: Client, platform: str, endpoint: str | None, token: str | None, as_json_output: bool
+) -> None:
+    """Register this device for pushes (e.g. webhook to a push-receiver); prints its id."""
+    device = await client.api.add_push_device(platform, endpoint=endpoint, token=token)
+    emit({"device": device}, as_json_output, device.id)
+
+
 @client_group.command("push-receiver")
 @click.option(
     "--listen",

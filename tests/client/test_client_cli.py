@@ -15,10 +15,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from cli_support import chatcore_cli, one_error_line
 
-from chatcore.testing.server import TIMEOUT_SCALE, ServerProcess, start_server, to_toml
+from chatcore.testing.server import (
+    TIMEOUT_SCALE,
+    ServerProcess,
+    picked_port,
+    start_server,
+    to_toml,
+)
 from chatcore.testing.users import PASSWORD, unique_username
 
 NO_FLOOD_CONTROL = {"rate_per_second": 100_000, "rate_burst": 100_000}
@@ -36,7 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 class Person:
     """One user with a device of their own: a client config and a device store in a folder."""
 
-    def __init__(self, server: ServerProcess, folder: Path) -> None:
+    def __init__(self, server: ServerProcess, folder: Path, **client_keys: object) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.name = unique_username()
@@ -49,6 +56,7 @@ class Person:
                         "server_url": server.base_url,
                         "reconnect_min_seconds": 0.05,
                         "reconnect_max_seconds": 0.5,
+                        **client_keys,
                     },
                     "device_store": {"path": str(folder / "client.db")},
                     "media_cache": {"path": str(folder / "media-cache")},
@@ -228,3 +236,53 @@ def test_logout_ends_the_login_and_reading_still_works(ann: Person, bob: Person)
     assert ann.ok("history", room).splitlines()[-1].endswith("kept after logout")
     line = one_error_line(ann.run("open", bob.name))
     assert "log in" in line.lower(), line
+
+
+def test_the_push_receiver_runs_beside_the_app_and_prints_each_push(tmp_path: Path) -> None:
+    """`push-receiver` as its own process on bob's device store: the server's signed webhook
+    push for ann's message arrives, its message is stored on bob's device and printed."""
+    secret = "webhook-secret-" + "s" * 32
+    overrides = {
+        "websocket": NO_FLOOD_CONTROL,
+        "push_webhook": {"secret": secret, "allow_private_endpoints": True},
+    }
+    with start_server(tmp_path / "server", overrides) as server:
+        ann = Person(server, tmp_path / "ann")
+        bob = Person(server, tmp_path / "bob", push_webhook_secret=secret)
+        ann.sign_up()
+        bob.sign_up()
+        room = bob.ok("open", ann.name)
+        port = picked_port()
+        command = [sys.executable, "-m", "chatcore", "client", "push-receiver", "--json"]
+        with subprocess.Popen(
+            [*command, "--listen", f"127.0.0.1:{port}", "--config", str(bob.config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            env=dict(os.environ),
+        ) as receiver:
+            try:
+                _wait_listening(port, receiver)
+                endpoint = f"http://127.0.0.1:{port}/push"
+                device = bob.json("push-device", "webhook", "--endpoint", endpoint)["device"]
+                assert (device["platform"], device["endpoint"]) == ("webhook", endpoint)
+                assert ann.ok("send", room, "are you there?") == "sent"
+                [push] = _lines_until(receiver, lambda e: e["type"] == "push")
+                assert push["notice"]["room_id"] == room
+                assert push["notice"]["message"]["body"] == "are you there?"
+            finally:
+                receiver.terminate()
+                receiver.wait(timeout=WAIT)
+        assert bob.ok("history", room).splitlines()[-1].endswith("are you there?")
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until something answers on `port` (the receiver started), or the process ended."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)  # polling a process we do not control; bounded by the deadline
+    raise AssertionError(f"the push receiver did not listen: {process.stderr.read()!r}")  # type: ignore[union-attr]
