@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -87,7 +87,7 @@ class EventLog:
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> EventLog:
+    async def __aenter__(self) -> Self:
         events = self.client.events()  # subscribed here, before anything happens
         self._reader = asyncio.create_task(self._read(events))
         return self
@@ -112,7 +112,7 @@ class EventLog:
 
     async def wait(
         self,
-        condition: Callable[[EventLog], bool],
+        condition: Callable[[Self], bool],
         timeout: float = WAIT,  # noqa: ASYNC109 (each wait states its bound where it waits)
     ) -> None:
         """Return once `condition(log)` holds; fail after `timeout` seconds saying what came."""

@@ -21,19 +21,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from engine_support import EventLog as BaseEventLog
 
 from chatcore.client.app import Client
 from chatcore.client.events import (
-    ClientEvent,
-    ConnectionChanged,
     ConnectionState,
-    MessageReceived,
     OutboxChanged,
     RoomChanged,
 )
@@ -209,51 +207,10 @@ async def new_account(client: Client) -> str:
     return user.id
 
 
-class EventLog:
-    """Every event a client emits while the log is open, in order, with waits on conditions.
-
-    Open it before the client starts, to see the start's own events. Its reader takes events
-    as they come, so a client never queues them up for a slow test.
-    """
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.events: list[ClientEvent] = []
-        self._changed = asyncio.Condition()
-        self._reader: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> EventLog:
-        events = self.client.events()  # subscribed from here on (the contract: "from now on")
-        self._reader = asyncio.create_task(self._read(events))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-
-    async def _read(self, events: AsyncIterator[ClientEvent]) -> None:
-        async for event in events:
-            async with self._changed:
-                self.events.append(event)
-                self._changed.notify_all()
-
-    async def wait(
-        self,
-        condition: Callable[[EventLog], bool],
-        timeout: float = WAIT,  # noqa: ASYNC109 (each wait states its bound where it waits)
-    ) -> None:
-        """Return once `condition(log)` holds; fail after `timeout` seconds, saying what came."""
-        try:
-            async with asyncio.timeout(timeout), self._changed:
-                await self._changed.wait_for(lambda: condition(self))
-        except TimeoutError:
-            tail = ", ".join(type(e).__name__ for e in self.events[-10:])
-            raise AssertionError(
-                f"condition not met after {timeout}s; states {self.states()}; "
-                f"{len(self.events)} events, the last: {tail}"
-            ) from None
+class EventLog(BaseEventLog):
+    """The engine tests' event log, with marks taken after the reader has caught up: a fault
+    test marks the log between two bursts of events and must not count the first in the
+    second."""
 
     async def settle(self) -> None:
         """Let the reader take every event published until now. One pass of the loop is
@@ -261,29 +218,16 @@ class EventLog:
         reader then empties its queue without pausing."""
         await asyncio.sleep(0)
 
-    async def mark(self) -> int:
+    async def settled_mark(self) -> int:
         """A position in the log after every event published until now: `since(mark)` is
         what came after it."""
         await self.settle()
-        return len(self.events)
-
-    def since(self, mark: int = 0) -> list[ClientEvent]:
-        return self.events[mark:]
-
-    def states(self, mark: int = 0) -> list[ConnectionState]:
-        return [e.state for e in self.since(mark) if isinstance(e, ConnectionChanged)]
+        return self.mark()
 
     def sent(self, mark: int = 0) -> list[OutboxChanged]:
         """`OutboxChanged(sent)` events: one per entry that left the outbox acknowledged."""
         return [
             e for e in self.since(mark) if isinstance(e, OutboxChanged) and e.entry.state == "sent"
-        ]
-
-    def received(self, room_id: str, mark: int = 0) -> list[MessageReceived]:
-        return [
-            e
-            for e in self.since(mark)
-            if isinstance(e, MessageReceived) and e.message.room_id == room_id
         ]
 
     async def wait_state(self, state: ConnectionState, mark: int = 0) -> None:
@@ -378,14 +322,3 @@ async def running(
             yield client, log
         finally:
             await client.close()
-
-
-async def ready(client: Client, timeout: float = WAIT) -> None:  # noqa: ASYNC109
-    async with asyncio.timeout(timeout):
-        await client.wait_for_state("ready")
-
-
-async def synced(client: Client, timeout: float = WAIT) -> None:  # noqa: ASYNC109
-    """`Client.sync`: every room caught up, nothing left in the outbox but failed entries."""
-    async with asyncio.timeout(timeout):
-        await client.sync()

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from engine_support import ready, synced
 from faults_support import (
     FAST,
     LONG_WAIT,
@@ -34,9 +35,7 @@ from faults_support import (
     new_account,
     person,
     proxied_server,
-    ready,
     running,
-    synced,
 )
 
 from chatcore.client.app import Client
@@ -100,7 +99,7 @@ async def test_server_killed_with_sends_in_flight_then_restarted(rig: Rig, tmp_p
         rig.refuse(False)
 
         await log.wait(lambda log: len(log.sent()) >= ACKED_BEFORE_KILL)
-        mark = await log.mark()
+        mark = await log.settled_mark()
         # The network stops for the instant of the kill: what the sender puts on the wire
         # from now on gets no ack, and neither do the acks the dying server still wrote.
         await rig.freeze()
@@ -240,7 +239,7 @@ async def test_half_dead_connection_is_noticed_then_caught_up(rig: Rig, tmp_path
         await joined(log, room_id)
         await ready(ann)
 
-        mark = await log.mark()
+        mark = await log.settled_mark()
         await rig.freeze()
         # Bounded by the ping interval and timeout (0.5 s + 1 s), with room for a slow machine.
         await log.wait(lambda log: "offline" in log.states(mark))
@@ -296,7 +295,7 @@ async def test_repeated_cuts_while_streaming_lose_and_repeat_nothing(
 
         ann_bodies = [f"ann {i:03}" for i in range(STREAMED)]
         bob_bodies = [f"bob {i:03}" for i in range(FROM_BOB)]
-        mark = await ann_log.mark()
+        mark = await ann_log.settled_mark()
         # Both queue while the cuts come: the sends stream through them.
         ann_queued = asyncio.create_task(queue_all(ann, room_id, ann_bodies))
         bob_queued = asyncio.create_task(queue_all(bob, room_id, bob_bodies))
