@@ -12,11 +12,12 @@ command builds an app, and `--version` is answered before any plugin loads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import getpass
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -118,6 +119,20 @@ class RootGroup(click.Group):
             raise
 
 
+@contextlib.contextmanager
+def config_errors_reported() -> Iterator[None]:
+    """A bad config becomes one line per bad key on stderr and exit status 2; a plugin that
+    cannot load, one `error: ...` line (exit 1). Wraps the building of an App or a Client."""
+    try:
+        yield
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"{exc.source}: {problem}", err=True)
+        raise SystemExit(2) from None
+    except PluginError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def load_app(config_path: str | None, *, serving: bool = False) -> App:
     """Build an App from a config file, turning config and plugin errors into a clean exit.
 
@@ -126,14 +141,8 @@ def load_app(config_path: str | None, *, serving: bool = False) -> App:
     """
     from chatcore.server.app import App
 
-    try:
+    with config_errors_reported():
         app = App.from_config(config_path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"{exc.source}: {problem}", err=True)
-        raise SystemExit(2) from None
-    except PluginError as exc:
-        raise CommandError(str(exc)) from None
     setup_logging(app.settings.logging, one_shot=not serving, verbose=bool(_root_option("verbose")))
     return app
 

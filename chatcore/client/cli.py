@@ -23,14 +23,12 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
-from chatcore.cli import CommandError, _root_option, config_option
+from chatcore.cli import CommandError, _root_option, config_errors_reported, config_option
 from chatcore.client.errors import ClientError, OutboxError
 from chatcore.client.events import as_json, event_line
 from chatcore.errors import StartupError
 from chatcore.extras import MissingExtra
 from chatcore.logs import setup_logging
-from chatcore.plugins import PluginError
-from chatcore.settings import ConfigError
 
 if TYPE_CHECKING:
     from chatcore.client.app import Client
@@ -66,14 +64,8 @@ def load_client(config_path: str | None) -> Client:
         raise CommandError(str(exc)) from None
     from chatcore.client.app import Client
 
-    try:
+    with config_errors_reported():
         client = Client.from_config(config_path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"{exc.source}: {problem}", err=True)
-        raise SystemExit(2) from None
-    except PluginError as exc:
-        raise CommandError(str(exc)) from None
     setup_logging(client.settings.logging, one_shot=True, verbose=bool(_root_option("verbose")))
     return client
 
