@@ -363,10 +363,10 @@ class Client:
             if await connection.wait_for("ready", "logged_out") == "logged_out":
                 raise LoggedOut(connection.detail or "The login ended; log in again.")
             changed = outbox.changed.current()
-            if all(entry.state == "failed" for entry in await store.outbox()):
+            if not await store.outbox(unsent_only=True, limit=1):  # failed ones stay
                 return
-            # Woken by changes of the outbox (read again at most every SYNC_POLL_SECONDS: it
-            # may be long, and every ack changes it), and now and then for another process's.
+            # Woken by changes of the outbox (looked at again at most every SYNC_POLL_SECONDS:
+            # every ack changes it), and now and then for another process's.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await changed.wait()
