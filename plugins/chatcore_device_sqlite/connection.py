@@ -5,7 +5,8 @@ wait for another process's lock instead of failing with "database is locked"), t
 journal mode (readers never wait for the writer), `synchronous=NORMAL` (safe with WAL: a power
 cut can lose the last commits, never corrupt the file) and foreign keys.
 
-SQLAlchemy, not the sqlite3 driver, emits BEGIN (the recipe of SQLAlchemy's SQLite docs), so a
+SQLAlchemy, not the sqlite3 driver, emits BEGIN (the recipe of SQLAlchemy's SQLite docs, set
+up by `chatcore_sql.engine.sqlite_connections` as for the server's storage), so a
 read runs in a real transaction (one snapshot for all its queries) and a write can begin with
 `BEGIN IMMEDIATE` (`writer`): it takes the file's write lock up front, so two writers in two
 processes queue on `busy_timeout` instead of one failing when both upgrade a read lock.
@@ -17,10 +18,10 @@ import sqlite3
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from chatcore_sql.engine import sqlite_connections
 
 #: How long a statement waits for another connection's (another process's) lock.
 BUSY_TIMEOUT_MS = 5000
@@ -38,23 +39,7 @@ def create_engine(path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Asyn
         "PRAGMA synchronous=NORMAL",
         "PRAGMA foreign_keys=ON",
     )
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Stop the driver from emitting BEGIN itself (it would skip it for reads and DDL).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            for pragma in pragmas:
-                cursor.execute(pragma)
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
+    sqlite_connections(engine.sync_engine, pragmas, _IMMEDIATE)
     return engine
 
 

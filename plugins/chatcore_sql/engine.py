@@ -12,6 +12,7 @@ PostgreSQL: an optional schema is put first on every connection's `search_path`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,15 @@ def _setup_sqlite(engine: Engine, settings: SqlStorageSettings) -> None:
         f"PRAGMA busy_timeout={int(settings.busy_timeout_ms)}",
         "PRAGMA foreign_keys=ON",
     ]
+    sqlite_connections(engine, pragmas, WRITE_OPTION)
+
+
+def sqlite_connections(engine: Engine, pragmas: Sequence[str], write_option: str) -> None:
+    """Run `pragmas` on every new SQLite connection of `engine`, and let SQLAlchemy, not the
+    sqlite3 driver, emit BEGIN: a read then runs in a real transaction (one snapshot), and a
+    connection carrying the execution option `write_option` begins with `BEGIN IMMEDIATE`
+    (the file's write lock taken up front). The recipe of SQLAlchemy's SQLite docs; the
+    client's device store (`chatcore_device_sqlite`) sets its file up the same way."""
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Stop the driver from emitting BEGIN itself (it would skip it for reads and DDL).
@@ -132,7 +142,7 @@ def _setup_sqlite(engine: Engine, settings: SqlStorageSettings) -> None:
             cursor.close()
 
     def on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+        immediate = connection.get_execution_options().get(write_option, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     event.listen(engine, "connect", on_connect)
