@@ -519,7 +519,13 @@ class Client:
             return await outbox.fail(entry.ref, exc.code, exc.message) or entry
         except ApiUnavailable:
             return await self._back_to_pending(entry)
-        await self._arrivals.add([message], live=True)
+        if await self._lock.held_elsewhere():
+            # The process holding the connection gets the message live and stores it (which
+            # settles the entry there, and announces it to its UI); stored here first, the
+            # store would call it a duplicate and that process would never show it.
+            outbox.resolve(message)
+        else:
+            await self._arrivals.add([message], live=True)
         return entry.model_copy(update={"state": "sent", "transmitted": True})
 
     async def _back_to_pending(self, entry: OutboxEntry) -> OutboxEntry:

@@ -192,7 +192,7 @@ async def test_one_process_of_a_device_holds_the_connection(
 ) -> None:
     """Two clients on one device store (the app and its push handler): the first holds the
     connection; the second stays offline saying why, reads the store, and replies over REST;
-    the message is in the shared store once."""
+    the app announces the reply (it arrives there live) and the shared store holds it once."""
     bob = await Rest.new(server)
     folder = tmp_path / "device"
     async with engine_client(server, folder) as (app, app_log):
@@ -214,6 +214,9 @@ async def test_one_process_of_a_device_holds_the_connection(
             await handler.close()
 
         assert app.connection_state == "ready"
+        await app_log.wait(
+            lambda log: any(m.message.ref == entry.ref for m in log.received(room_id))
+        )
         messages = await stored(app, room_id)
         assert [(m.ref, m.body) for m in messages] == [(entry.ref, "sent by the push handler")]
         assert [m["ref"] for m in await bob.history(room_id)] == [entry.ref]
