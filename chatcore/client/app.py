@@ -32,9 +32,16 @@ from chatcore.assembly import assemble
 from chatcore.client.api import Api
 from chatcore.client.connection import Connection
 from chatcore.client.errors import ApiError, ApiUnavailable, ClientError, LoggedOut, OutboxError
-from chatcore.client.events import ClientEvent, ConnectionState
+from chatcore.client.events import (
+    ClientEvent,
+    ConnectionState,
+    ContactChanged,
+    MessageUpdated,
+    RoomChanged,
+)
 from chatcore.client.inbox import Inbox
 from chatcore.client.interfaces import DeviceStore, MediaCache
+from chatcore.client.live import refresh_contacts
 from chatcore.client.lock import EngineLock, held_exclusively, lock_path, login_lock_path
 from chatcore.client.media import MediaClient
 from chatcore.client.models import (
@@ -45,7 +52,9 @@ from chatcore.client.models import (
     Message,
     OutboxEntry,
     PushNotice,
+    Room,
     RoomSummary,
+    StickerPack,
     Tokens,
     User,
 )
@@ -60,6 +69,11 @@ from chatcore.settings import Settings
 
 #: `sync` reads the outbox at most this often while waiting for it to empty.
 SYNC_POLL_SECONDS = 0.05
+#: How many users `users()` asks the server for at once.
+USER_FETCHES = 8
+#: The device settings' keys: this device's preferences, and the server settings last seen.
+PREFERENCES = "preferences"
+SERVER_SETTINGS = "server_settings"
 #: The connection's `detail` in a process that does not hold the device's engine lock.
 ANOTHER_PROCESS = "Another process of this device is connected; this one reads and queues only."
 
@@ -84,6 +98,7 @@ class Client:
         self._connect = False
         self._started = False
         self._closed = False
+        self._unknown_users: set[str] = set()
 
     @classmethod
     def from_config(
@@ -273,6 +288,7 @@ class Client:
                 connection.start()
             raise
         await self._save_account(self._account_of(tokens))
+        await self.store.save_users([tokens.user])
         if self._connect:
             await self._take_connection()
         elif connection.state == "logged_out":
@@ -413,6 +429,198 @@ class Client:
 
     async def invitations(self) -> tuple[list[Invitation], list[Invitation]]:
         return await self.store.list_invitations()
+
+    async def users(self, user_ids: Iterable[str]) -> dict[str, User]:
+        """The users among `user_ids` (room members, senders) by id, to show their names: the
+        device store's copies first; ids it lacks are asked of the server when logged in, and
+        kept. An id neither knows is left out (show the id)."""
+        wanted = list(dict.fromkeys(user_ids))
+        found = await self.store.get_users(wanted)
+        missing = [i for i in wanted if i not in found and i not in self._unknown_users]
+        if missing and self.logged_in:
+            fetched = await self._fetch_users(missing)
+            await self.store.save_users(list(fetched.values()))
+            found.update(fetched)
+        return found
+
+    async def _fetch_users(self, user_ids: list[str]) -> dict[str, User]:
+        limit = asyncio.Semaphore(USER_FETCHES)
+
+        async def fetch(user_id: str) -> User | None:
+            async with limit:
+                try:
+                    return await self.api.user(user_id)
+                except ApiError as exc:
+                    if exc.status == 404:  # gone from the server: not asked again this run
+                        self._unknown_users.add(user_id)
+                    return None
+                except (ApiUnavailable, LoggedOut):
+                    return None
+
+        users = await asyncio.gather(*(fetch(i) for i in user_ids))
+        return {u.id: u for u in users if u is not None}
+
+    # --- people (the server; the device store follows, and events announce it) ----------------
+
+    async def search_users(self, query: str, limit: int = 20) -> list[User]:
+        """Users whose username or display name starts with `query` (the server's search)."""
+        users = await self.api.search_users(query, limit)
+        await self.store.save_users(users)
+        return users
+
+    async def invite(
+        self, user_id: str | None = None, *, username: str | None = None
+    ) -> Invitation:
+        """Invite a user to be a contact (by id or username); see docs/protocol.md, Contacts."""
+        if (user_id is None) == (username is None):
+            raise ClientError("invite takes exactly one of user_id or username")
+        invitation = await self.api.invite(user_id=user_id, username=username)
+        event = "accepted" if invitation.status == "accepted" else "invited"
+        await self._contacts_changed(event, invitation=invitation)
+        return invitation
+
+    async def accept_invitation(self, invitation_id: str) -> Contact:
+        contact = await self.api.accept_invitation(invitation_id)
+        await self._contacts_changed("accepted", user=contact.user)
+        return contact
+
+    async def decline_invitation(self, invitation_id: str) -> None:
+        """Decline an invitation to this user, or cancel one of this user's."""
+        await self.api.decline_invitation(invitation_id)
+        await self._contacts_changed("removed")
+
+    async def remove_contact(self, user_id: str) -> None:
+        await self.api.remove_contact(user_id)
+        await self._contacts_changed("removed", user_id=user_id)
+
+    async def block(self, user_id: str) -> None:
+        """Block a user: the contact ends and neither can reach the other (docs/protocol.md)."""
+        await self.api.block(user_id)
+        await self._contacts_changed("blocked", user_id=user_id)
+
+    async def unblock(self, user_id: str) -> None:
+        await self.api.unblock(user_id)
+        await self._contacts_changed("unblocked", user_id=user_id)
+
+    async def blocked(self) -> list[User]:
+        """The users this user blocks (the server's list)."""
+        return await self.api.blocks()
+
+    async def _contacts_changed(
+        self,
+        event: str,
+        *,
+        invitation: Invitation | None = None,
+        user: User | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        """After a contact action: contacts and invitations read again into the device store,
+        then `ContactChanged` (the server's own `contact` event may follow: the same lists)."""
+        contacts = await refresh_contacts(self.store, self.api)
+        if user is None and user_id is not None:
+            user = (await self.users([user_id])).get(user_id)
+        other = user.id if user is not None else None
+        if other is None and invitation is not None:
+            parties = (invitation.from_user, invitation.to_user)
+            other = next((u.id for u in parties if u.id != self._me()), None)
+        contact = next((c for c in contacts if c.user.id == other), None)
+        self._stream.publish(ContactChanged(event, invitation, user, contact))
+
+    # --- rooms and messages over REST ------------------------------------------------------------
+
+    async def open_direct(self, user_id: str) -> RoomSummary:
+        """The direct room with `user_id` (created when there is none), stored on the device."""
+        return await self._room_stored(await self.api.create_direct(user_id))
+
+    async def create_group(self, name: str, member_ids: Iterable[str] = ()) -> RoomSummary:
+        """A new group room with this user as its owner and `member_ids` as members."""
+        return await self._room_stored(await self.api.create_group(name, list(member_ids)))
+
+    async def _room_stored(self, room: Room) -> RoomSummary:
+        await self.store.save_rooms([room])
+        self._stream.publish(RoomChanged(room))
+        summary = await self.store.get_room(room.id)
+        if summary is None:  # forgotten at once by a concurrent catch-up: the room as it came
+            return RoomSummary(room=room)
+        return summary
+
+    async def edit(self, room_id: str, message_id: str, body: str) -> Message:
+        """Edit a message of this user's (sent; for a queued one use `edit_pending`)."""
+        message = await self.api.edit_message(room_id, message_id, body)
+        await self._message_changed(message)
+        return message
+
+    async def delete(self, room_id: str, message_id: str) -> Message | None:
+        """Delete a sent message (this user's, or any in a group this user owns); the message
+        as deleted, None when the device did not hold it."""
+        await self.api.delete_message(room_id, message_id)
+        stored = await self.store.get_message(room_id, message_id)
+        if stored is None:
+            return None
+        deleted = stored.model_copy(
+            update={"deleted": True, "body": "", "media_id": None, "sticker_id": None}
+        )
+        await self._message_changed(deleted)
+        return deleted
+
+    async def _message_changed(self, message: Message) -> None:
+        if await self.store.update_message(message):
+            self._stream.publish(MessageUpdated(message))
+
+    async def sticker_packs(self) -> list[StickerPack]:
+        """The server's sticker packs, with their stickers."""
+        return await self.api.sticker_packs()
+
+    # --- profile and settings ------------------------------------------------------------------
+
+    async def set_profile(
+        self, *, display_name: str | None = None, avatar: str | Path | None = None
+    ) -> User:
+        """Change this user's display name and/or avatar (a file path, uploaded first)."""
+        avatar_id = None
+        if avatar is not None:
+            avatar_id = (await self.media.upload(Path(avatar))).id
+        user = await self.api.update_profile(display_name=display_name, avatar_media_id=avatar_id)
+        await self.store.save_users([user])
+        if self._account is not None:
+            tokens = self._account.tokens
+            if tokens is not None:
+                tokens = tokens.model_copy(update={"user": user})
+            await self._save_account(
+                self._account.model_copy(update={"user": user, "tokens": tokens})
+            )
+        return user
+
+    async def account_settings(self) -> dict[str, Any]:
+        """This user's settings on the server (`/me/settings`; push preferences under `push`,
+        docs/push.md). Offline: the copy last seen on this device."""
+        try:
+            settings = await self.api.settings()
+        except (ApiUnavailable, LoggedOut):
+            return dict((await self.store.get_settings()).get(SERVER_SETTINGS, {}))
+        await self._keep_server_settings(settings)
+        return settings
+
+    async def update_account_settings(self, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply a JSON merge patch to this user's server settings; the whole object after it.
+        The server refuses (`ApiError`, 400) what does not fit, and nothing is saved."""
+        settings = await self.api.patch_settings(patch)
+        await self._keep_server_settings(settings)
+        return settings
+
+    async def _keep_server_settings(self, settings: dict[str, Any]) -> None:
+        # Replaced whole (a merge patch would keep keys the server has dropped).
+        await self.store.patch_settings({SERVER_SETTINGS: None})
+        await self.store.patch_settings({SERVER_SETTINGS: settings})
+
+    async def preferences(self) -> dict[str, Any]:
+        """This device's own choices (a UI's theme, layout...), kept in the device store."""
+        return dict((await self.store.get_settings()).get(PREFERENCES, {}))
+
+    async def set_preferences(self, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply a JSON merge patch to this device's preferences; the whole object after it."""
+        settings = await self.store.patch_settings({PREFERENCES: dict(patch)})
+        return dict(settings.get(PREFERENCES, {}))
 
     # --- sending (outbox: works offline) -------------------------------------------------------
 

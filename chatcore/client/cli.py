@@ -32,6 +32,7 @@ from chatcore.logs import setup_logging
 
 if TYPE_CHECKING:
     from chatcore.client.app import Client
+    from chatcore.client.models import PushNotice
 
 #: How long `send` waits for the ack by default (seconds) before it answers `queued`.
 DEFAULT_SEND_WAIT = 10.0
@@ -49,9 +50,26 @@ json_option = click.option("--json", "as_json_output", is_flag=True, help="Print
 )
 @click.pass_context
 def client_group(ctx: click.Context, config_path: str | None) -> None:
-    """The chat app's engine from the command line (role client)."""
+    """The chat app: with no subcommand, its user interface (the terminal client); the
+    subcommands use its engine from the command line (role client)."""
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        run_ui(load_client(config_path or _root_option("config_path")), None)
+
+
+def run_ui(client: Client, push: PushNotice | None) -> None:
+    """Run the user interface a plugin provides (`chatcore_client_ui`) until the user quits."""
+    ui = client.plugins.hook.chatcore_client_ui(client=client, push=push)
+    if ui is None:
+        skipped = "; ".join(f"{name}: {why}" for name, why in client.plugins.skipped.items())
+        raise CommandError(
+            "no plugin provides a user interface (pip install 'chatcore[tui]' for the terminal"
+            " client; the subcommands work without one: chatcore client --help)"
+            + (f"; skipped plugins: {skipped}" if skipped else "")
+        )
+    try:
+        ui.run()
+    except (ClientError, StartupError) as exc:
+        raise CommandError(str(exc)) from None
 
 
 def load_client(config_path: str | None) -> Client:
@@ -396,3 +414,35 @@ async def push_receiver(client: Client, listen: str, as_json_output: bool) -> No
         sys.stdout.flush()
 
     await serve_webhooks(client, host, int(port), on_event=show)
+
+
+@client_group.command("reply-to-push")
+@config_option
+@click.option(
+    "--push",
+    "push_file",
+    type=click.File("rb"),
+    default="-",
+    show_default=True,
+    help="A file holding the push's JSON as it arrived (webhook body, Web Push data, FCM or"
+    " APNs payload); - reads standard input.",
+)
+def reply_to_push(config_path: str | None, push_file: Any) -> None:
+    """Answer a push without opening the app: its quick-reply box alone (e.g. the action of a
+    desktop notification). The push's message is stored on the device first."""
+    payload = push_file.read()
+    client = load_client(config_path)
+
+    async def understood() -> PushNotice:
+        await client.start(connect=False)
+        try:
+            return await client.handle_push(payload)
+        finally:
+            await client.close()
+
+    try:
+        notice = asyncio.run(understood())
+    except (ClientError, StartupError) as exc:
+        raise CommandError(str(exc)) from None
+    # The UI starts a client of its own: a closed one cannot start again.
+    run_ui(load_client(config_path), notice)

@@ -13,7 +13,8 @@ from chatcore.hookspecs import hookspec
 
 if TYPE_CHECKING:
     from chatcore.client.events import ClientEvent
-    from chatcore.client.interfaces import DeviceStore, MediaCache
+    from chatcore.client.interfaces import ClientUI, DeviceStore, MediaCache
+    from chatcore.client.models import PushNotice
 
 
 @hookspec(firstresult=True)
@@ -44,4 +45,18 @@ def chatcore_client_event(app: Any, event: ClientEvent) -> None:
     dict), after the device store has recorded it. Every implementation runs, in event order:
     the next event waits until each has returned (awaited when it is a coroutine), so a slow
     one delays the stream; failures are logged and do not stop it.
+    """
+
+
+@hookspec(firstresult=True)
+def chatcore_client_ui(client: Any, push: PushNotice | None) -> ClientUI | None:
+    """Client role, provider: the interactive user interface, for `chatcore client` run with
+    no subcommand (`push` None) and for `chatcore client reply-to-push` (`push` the notice
+    the push handler made of a push: the UI shows the quick-reply box for it alone).
+
+    Return a `chatcore.client.interfaces.ClientUI` (its `run()` owns the terminal and the
+    event loop until the user quits; it starts and closes `client`, which is built but not
+    started), or None to let another plugin answer. The built-in `chatcore_tui` answers
+    with the Textual terminal client; a deployment replaces it with a plugin of its own, or
+    turns it off with `disabled_plugins = ["chatcore_tui"]`.
     """

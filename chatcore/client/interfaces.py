@@ -20,6 +20,7 @@ from chatcore.client.models import (
     OutboxEntry,
     Room,
     RoomSummary,
+    User,
 )
 
 
@@ -124,6 +125,13 @@ class DeviceStore(Protocol):
     async def list_invitations(self) -> tuple[list[Invitation], list[Invitation]]:
         """Pending (incoming, outgoing) invitations, newest first."""
 
+    async def save_users(self, users: Sequence[User]) -> None:
+        """Keep users the device has seen (room members, senders, contacts), replacing the
+        copies kept: their names show offline."""
+
+    async def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """The kept users among `user_ids`, by id; ids never saved are left out."""
+
     # --- outbox --------------------------------------------------------------------------
 
     async def outbox_add(self, entry: OutboxEntry) -> OutboxEntry:
@@ -195,3 +203,13 @@ class MediaCache(Protocol):
 
     async def usage(self) -> int:
         """Bytes the cache holds."""
+
+
+@runtime_checkable
+class ClientUI(Protocol):
+    """An interactive user interface of the client role (`chatcore_client_ui` provides it)."""
+
+    def run(self) -> None:
+        """Show the interface until the user quits: start the client given to the provider,
+        own the terminal (or window) and the event loop, close the client at the end. Called
+        once, from a thread with no running event loop."""

@@ -63,6 +63,11 @@ async def refresh_contacts(store: DeviceStore, api: Api) -> list[Contact]:
     await store.save_contacts(contacts)
     incoming, outgoing = await api.invitations()
     await store.save_invitations(incoming, outgoing)
+    # Their names, for rooms and messages: kept with the other users the device has seen.
+    people = {c.user.id: c.user for c in contacts}
+    for invitation in (*incoming, *outgoing):
+        people.update({u.id: u for u in (invitation.from_user, invitation.to_user)})
+    await store.save_users(list(people.values()))
     return contacts
 
 

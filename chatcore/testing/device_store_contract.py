@@ -201,6 +201,7 @@ class DeviceStoreContract:
         await store.save_contacts([Contact(user=user("u-bob"), since_ts=1)])
         await store.save_invitations([invitation("i1", "u-eve", ME, 5)], [])
         await store.patch_settings({"theme": "dark"})
+        await store.save_users([user("u-bob")])
         newcomer = account("u-other") if other == "user" else account(server_url="https://b.ex")
         await store.save_account(newcomer)
         assert await store.get_account() == newcomer
@@ -212,6 +213,7 @@ class DeviceStoreContract:
         assert await store.list_contacts() == []
         assert await store.list_invitations() == ([], [])
         assert await store.get_settings() == {}
+        assert await store.get_users(["u-bob"]) == {}
 
     # --- rooms -------------------------------------------------------------------------------
 
@@ -765,6 +767,23 @@ class DeviceStoreContract:
         assert await store.list_invitations() == ([new_in, old_in], [out])
         await store.save_invitations([], [out])
         assert await store.list_invitations() == ([], [out])
+
+    @pytest.mark.anyio
+    async def test_users_seen_are_kept_by_id(self, store: DeviceStore) -> None:
+        bob, eve = user("u-bob", "bob"), user("u-eve", "eve")
+        assert await store.get_users(["u-bob"]) == {}
+        await store.save_users([bob, eve])
+        assert await store.get_users(["u-bob", "u-nobody", "u-eve", "u-bob"]) == {
+            "u-bob": bob,
+            "u-eve": eve,
+        }
+        renamed = bob.model_copy(update={"display_name": "Bob B."})
+        await store.save_users([renamed])  # a newer copy replaces the kept one
+        assert await store.get_users(["u-bob"]) == {"u-bob": renamed}
+        assert await store.get_users([]) == {}
+        many = [user(f"u-{i}") for i in range(1_200)]  # more ids than one statement binds
+        await store.save_users(many)
+        assert len(await store.get_users([u.id for u in many])) == 1_200
 
     # --- settings ----------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from chatcore_device_sqlite.rows import dumps, tuples
 
 #: What belongs to an account: all of it goes when another account logs in on the device.
 #: (Messages before rooms: their deletion is what takes them out of the search index.)
-_ACCOUNT_DATA = ("outbox", "messages", "rooms", "contacts", "invitations", "settings")
+_ACCOUNT_DATA = ("outbox", "messages", "rooms", "contacts", "invitations", "settings", "users")
 
 
 def _same_server(a: str, b: str) -> bool:

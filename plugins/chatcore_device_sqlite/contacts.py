@@ -1,5 +1,5 @@
-"""Contacts and pending invitations on the device, as last read from the server. Each
-function runs inside the caller's transaction."""
+"""Contacts, pending invitations and the users the device has seen, as last read from the
+server. Each function runs inside the caller's transaction."""
 
 from __future__ import annotations
 
@@ -70,3 +70,26 @@ async def list_invitations(conn: AsyncConnection) -> tuple[list[Invitation], lis
     for is_incoming, data in tuples(rows):
         (incoming if is_incoming else outgoing).append(Invitation.model_validate_json(data))
     return incoming, outgoing
+
+
+async def save_users(conn: AsyncConnection, users: Sequence[User]) -> None:
+    if users:
+        await conn.exec_driver_sql(
+            "INSERT OR REPLACE INTO users (id, data) VALUES (?, ?)",
+            [(u.id, u.model_dump_json()) for u in users],
+        )
+
+
+async def get_users(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[str, User]:
+    found: dict[str, User] = {}
+    wanted = list(dict.fromkeys(user_ids))
+    # SQLite allows 32,766 bound parameters; a room's members are far fewer, but stay safe.
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = await conn.exec_driver_sql(
+            f"SELECT data FROM users WHERE id IN ({', '.join('?' * len(chunk))})", tuple(chunk)
+        )
+        for (data,) in tuples(rows):
+            user = User.model_validate_json(data)
+            found[user.id] = user
+    return found

@@ -148,8 +148,18 @@ _VERSION_1 = [
     """,
 ]
 
+#: Version 2: users the device has seen (room members, senders), so that names show offline.
+_VERSION_2 = [
+    """
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    )
+    """,
+]
+
 #: The statements of each step: UPGRADES[n] takes a file from version n to n + 1.
-UPGRADES: list[list[str]] = [_VERSION_1]
+UPGRADES: list[list[str]] = [_VERSION_1, _VERSION_2]
 
 #: The schema version this code writes and reads.
 VERSION = len(UPGRADES)

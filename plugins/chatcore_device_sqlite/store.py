@@ -39,6 +39,7 @@ from chatcore.client.models import (
     OutboxEntry,
     Room,
     RoomSummary,
+    User,
 )
 from chatcore.errors import StartupError
 from chatcore.failures import reason
@@ -220,6 +221,12 @@ class SqliteDeviceStore:
 
     async def list_invitations(self) -> tuple[list[Invitation], list[Invitation]]:
         return await self._read(contacts.list_invitations)
+
+    async def save_users(self, users: Sequence[User]) -> None:
+        await self._write(contacts.save_users, users)
+
+    async def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
+        return await self._read(contacts.get_users, user_ids)
 
     # --- outbox ------------------------------------------------------------------------------
 

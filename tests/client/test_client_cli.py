@@ -286,3 +286,19 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
         except httpx.TransportError:
             time.sleep(0.05)  # polling a process we do not control; bounded by the deadline
     raise AssertionError(f"the push receiver did not listen: {process.stderr.read()!r}")  # type: ignore[union-attr]
+
+
+def test_with_no_subcommand_it_opens_the_ui_a_plugin_provides(ann: Person) -> None:
+    """`chatcore client` alone runs the `chatcore_client_ui` provider; with none (the built-in
+    terminal client turned off) it says how to get one, in one line."""
+    config = ann.folder / "no-ui.toml"
+    config.write_text('disabled_plugins = ["chatcore_tui"]\n' + ann.config.read_text())
+    line = one_error_line(chatcore_cli("client", "--config", str(config)))
+    assert "no plugin provides a user interface" in line and "chatcore[tui]" in line, line
+
+
+def test_reply_to_push_refuses_what_is_not_a_push(ann: Person) -> None:
+    line = one_error_line(ann.run("reply-to-push", stdin='{"hello": "world"}'))
+    assert "push" in line, line
+    line = one_error_line(ann.run("reply-to-push", stdin="not json"))
+    assert "not JSON" in line, line
