@@ -1,0 +1,1 @@
+"""The widgets the terminal client's screens are made of."""
