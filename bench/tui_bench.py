@@ -131,9 +131,9 @@ def interactive(app: ChatApp, rooms: int) -> bool:
     )
 
 
-async def start_once(server: ServerProcess, folder: Path, rooms: int) -> float:
+async def start_once(server_url: str, folder: Path, rooms: int) -> float:
     """One start of the app on the device in `folder`: milliseconds to interactive."""
-    app = ChatApp(Client.for_server(server.base_url, folder))
+    app = ChatApp(Client.for_server(server_url, folder))
     started = time.perf_counter()
     async with app.run_test(size=(120, 40)):
         ready = await wait_for(lambda: interactive(app, rooms), "interactive")
@@ -142,8 +142,7 @@ async def start_once(server: ServerProcess, folder: Path, rooms: int) -> float:
 
 async def measure(server: ServerProcess, folder: Path, args: argparse.Namespace) -> list[str]:
     peer = await seed(server, folder, args.rooms, args.per_room, args.unread)
-    starts = [await start_once(server, folder, args.rooms) for _ in range(args.starts)]
-    print("starts (ms):", " ".join(f"{s:.0f}" for s in starts))
+    starts = [await start_once(server.base_url, folder, args.rooms) for _ in range(args.starts)]
     client = Client.for_server(server.base_url, folder)
     app = ChatApp(client)
     arrived: dict[str, float] = {}
@@ -262,6 +261,13 @@ def main() -> None:
         folder = Path(tmp)
         with start_server(folder / "server", {"websocket": NO_FLOOD_CONTROL}) as server:
             rows = asyncio.run(measure(server, folder / "device", args))
+        # The same device with its server gone: what the app costs alone (its connection
+        # attempts are refused at once), without a server process sharing the cores.
+        offline = [
+            asyncio.run(start_once(server.base_url, folder / "device", args.rooms))
+            for _ in range(args.starts)
+        ]
+        rows.insert(1, row(f"start, server down ({args.starts} starts)", offline, "300 ms"))
     total = args.rooms * args.per_room
     print(f"\n{args.rooms} rooms, {total:,} stored messages; one run, Textual headless\n")
     print("| scenario | p50 | p99 | max | target |")

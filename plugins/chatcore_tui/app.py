@@ -37,7 +37,8 @@ from chatcore_tui.widgets.names import UserNames
 
 log = logging.getLogger(__name__)
 
-#: Seconds the push reply box waits for the sender's name before showing what it has.
+#: Seconds the push reply box waits for the sender's and room's names before showing what
+#: it has.
 NAME_WAIT = 2.0
 
 
@@ -177,18 +178,25 @@ class PushReplyApp(App[str | None]):
         self.push_screen(QuickReply(self.client, target), self._replied)
 
     async def _named(self, notice: PushNotice) -> PushNotice:
-        """The notice with its sender's name when it came without one (an id-only push)."""
-        if notice.sender_name or not notice.sender_id:
-            return notice
+        """The notice completed from what the device knows: an id-only push names neither
+        its sender nor its room."""
+        update: dict[str, Any] = {}
         try:
             async with asyncio.timeout(NAME_WAIT):
-                users = await self.client.users([notice.sender_id])
+                if not notice.room_name:
+                    summary = await self.client.room(notice.room_id)
+                    if summary is not None:
+                        update["direct"] = summary.room.kind == "direct"
+                        if summary.room.name:
+                            update["room_name"] = summary.room.name
+                if not notice.sender_name and notice.sender_id:
+                    users = await self.client.users([notice.sender_id])
+                    user = users.get(notice.sender_id)
+                    if user is not None:
+                        update["sender_name"] = user.display_name or user.username
         except (ClientError, TimeoutError):
-            return notice
-        user = users.get(notice.sender_id)
-        if user is None:
-            return notice
-        return notice.model_copy(update={"sender_name": user.display_name or user.username})
+            pass  # the box shows what the push carried
+        return notice.model_copy(update=update) if update else notice
 
     def run(self, **options: Any) -> None:
         """Show the box until the reply is sent or cancelled (`ClientUI.run`). The outcome is

@@ -588,3 +588,33 @@ def screen_cells(screen: Any, table_id: str) -> str:
     """Every cell of a table on `screen`, as one text (for `in` checks)."""
     table = screen.query_one(table_id, DataTable)
     return " ".join(str(cell) for i in range(table.row_count) for cell in table.get_row_at(i))
+
+
+async def test_push_reply_app_names_the_sender_and_room_of_an_id_only_push(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """An id-only push carries neither names nor text: as `chatcore client reply-to-push`
+    does, the push handler stores its message first, and the box names the sender and the
+    group from the device."""
+    folder = tmp_path / "ann"
+    ann_id = await signed_up_device(server.base_url, folder)
+    bob = await Rest.new(server)
+    group_id = await bob.group("Weekend trip", [ann_id])
+    pushed = Message(**await send_as(bob, group_id, "train at 9:10?"))
+    handler = Client.for_server(server.base_url, folder)
+    await handler.start(connect=False)
+    try:
+        payload = {"type": "message", "room_id": group_id, "message_id": pushed.id, "seq": 1}
+        notice = await handler.handle_push(payload)
+    finally:
+        await handler.close()
+    assert notice.room_name is None and notice.sender_name is None  # the push said nothing
+    app = PushReplyApp(Client.for_server(server.base_url, folder), notice)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, QuickReply), "the reply box")
+        title = text_of(app.screen.query_one("#quick-reply-title"))
+        assert title == f"Reply to {bob.user.username} in Weekend trip", title
+        assert "train at 9:10?" in text_of(app.screen.query_one("#quick-reply-quote"))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not app.is_running, "the box closed")
+    assert app.return_value is None
