@@ -145,7 +145,9 @@ class MediaViewer(ModalScreen[None]):
             pass  # offline with the file cached, or a type the server makes no thumbnail of
         try:
             picture = await asyncio.to_thread(load_image, path)
-        except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        # PIL's UnidentifiedImageError is an OSError; DecompressionBombError: a picture of more
+        # pixels than Pillow decodes by default (a hostile file), refused before decoding.
+        except (OSError, ValueError, PILImage.DecompressionBombError) as exc:
             self._failed(f"The image cannot be shown: {error_text(exc)}")
             return
         await self.query_one("#media-box").mount(Image(picture, id="media-preview"))
