@@ -516,7 +516,12 @@ class Client:
     ) -> None:
         """After a contact action: contacts and invitations read again into the device store,
         then `ContactChanged` (the server's own `contact` event may follow: the same lists)."""
-        contacts = await refresh_contacts(self.store, self.api)
+        try:
+            contacts = await refresh_contacts(self.store, self.api)
+        except (ApiError, ApiUnavailable):
+            # The action itself is done; the lists come again with the server's own event,
+            # or at the next connection.
+            contacts = await self.store.list_contacts()
         if user is None and user_id is not None:
             user = (await self.users([user_id])).get(user_id)
         other = user.id if user is not None else None
