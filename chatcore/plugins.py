@@ -198,6 +198,13 @@ class PluginHost:
             infos.append(PluginInfo(name, self._sources.get(name, "registered"), hooks))
         return infos
 
+    def skipped_hint(self) -> str:
+        """The skipped entry points for an error message ("skipped plugins: name: why; ..."),
+        empty when none was skipped."""
+        if not self.skipped:
+            return ""
+        return "skipped plugins: " + "; ".join(f"{n}: {why}" for n, why in self.skipped.items())
+
     def missing_extras(self) -> list[tuple[str, Extra]]:
         """Loaded plugins whose optional packages (their module's `EXTRA`) are not installed:
         a config selecting them fails at start with `EXTRA.problem()`."""

@@ -35,13 +35,12 @@ from chatcore.client.errors import ApiError, ApiUnavailable, ClientError, Logged
 from chatcore.client.events import (
     ClientEvent,
     ConnectionState,
-    ContactChanged,
     MessageUpdated,
     RoomChanged,
 )
 from chatcore.client.inbox import Inbox
 from chatcore.client.interfaces import DeviceStore, MediaCache
-from chatcore.client.live import refresh_contacts
+from chatcore.client.live import contact_changed, refresh_contacts
 from chatcore.client.lock import EngineLock, held_exclusively, lock_path, login_lock_path
 from chatcore.client.media import MediaClient
 from chatcore.client.models import (
@@ -186,8 +185,7 @@ class Client:
     async def _provide(self, hook_name: str, what: str, section: str) -> Any:
         backend = await call_first(getattr(self.plugins.hook, hook_name), client=self)
         if backend is None:
-            skipped = "; ".join(f"{name}: {why}" for name, why in self.plugins.skipped.items())
-            hint = f"skipped plugins: {skipped}" if skipped else "is its plugin installed?"
+            hint = self.plugins.skipped_hint() or "is its plugin installed?"
             raise StartupError(
                 f"no plugin provides the {what}: the {hook_name} hook had no answer for the "
                 f"[{section}] section; {hint}"
@@ -524,12 +522,7 @@ class Client:
             contacts = await self.store.list_contacts()
         if user is None and user_id is not None:
             user = (await self.users([user_id])).get(user_id)
-        other = user.id if user is not None else None
-        if other is None and invitation is not None:
-            parties = (invitation.from_user, invitation.to_user)
-            other = next((u.id for u in parties if u.id != self._me()), None)
-        contact = next((c for c in contacts if c.user.id == other), None)
-        self._stream.publish(ContactChanged(event, invitation, user, contact))
+        self._stream.publish(contact_changed(event, invitation, user, contacts, self._me()))
 
     # --- rooms and messages over REST ------------------------------------------------------------
 

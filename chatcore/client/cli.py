@@ -60,11 +60,11 @@ def run_ui(client: Client, push: PushNotice | None) -> None:
     """Run the user interface a plugin provides (`chatcore_client_ui`) until the user quits."""
     ui = client.plugins.hook.chatcore_client_ui(client=client, push=push)
     if ui is None:
-        skipped = "; ".join(f"{name}: {why}" for name, why in client.plugins.skipped.items())
+        hint = client.plugins.skipped_hint()
         raise CommandError(
             "no plugin provides a user interface (pip install 'chatcore[tui]' for the terminal"
             " client; the subcommands work without one: chatcore client --help)"
-            + (f"; skipped plugins: {skipped}" if skipped else "")
+            + (f"; {hint}" if hint else "")
         )
     try:
         ui.run()

@@ -23,7 +23,7 @@ frame never ends the connection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -46,7 +46,7 @@ from chatcore.client.sender import Sender
 from chatcore.client.stream import EventStream
 from chatcore.client.sync import CatchUp
 
-__all__ = ["PING_REF_PREFIX", "LiveFrames", "forget_room", "refresh_contacts"]
+__all__ = ["PING_REF_PREFIX", "LiveFrames", "contact_changed", "forget_room", "refresh_contacts"]
 
 #: The refs of the connection's pings start with this: an error answering one (flood control)
 #: concerns nobody.
@@ -69,6 +69,23 @@ async def refresh_contacts(store: DeviceStore, api: Api) -> list[Contact]:
         people.update({u.id: u for u in (invitation.from_user, invitation.to_user)})
     await store.save_users(list(people.values()))
     return contacts
+
+
+def contact_changed(
+    event: str,
+    invitation: Invitation | None,
+    user: User | None,
+    contacts: Sequence[Contact],
+    me: str,
+) -> ContactChanged:
+    """The `ContactChanged` for a contact event or action, with the other party's contact
+    from `contacts` (the lists just read) when they are one."""
+    other = user.id if user is not None else None
+    if other is None and invitation is not None:
+        parties = (invitation.from_user, invitation.to_user)
+        other = next((u.id for u in parties if u.id != me), None)
+    contact = next((c for c in contacts if c.user.id == other), None)
+    return ContactChanged(event, invitation, user, contact)
 
 
 async def forget_room(store: DeviceStore, outbox: Outbox, room_id: str) -> None:
@@ -190,13 +207,8 @@ class LiveFrames:
             contacts = await refresh_contacts(self.store, self.api)
         except (ApiError, ApiUnavailable) as exc:
             log.info("contacts not read again after a contact event: %s", exc)
-        other = user.id if user is not None else None
-        if other is None and invitation is not None:
-            parties = (invitation.from_user, invitation.to_user)
-            other = next((u.id for u in parties if u.id != self.me), None)
-        contact = next((c for c in contacts if c.user.id == other), None)
         event = str(frame["event"])
-        self.stream.publish(ContactChanged(event, invitation, user, contact))
+        self.stream.publish(contact_changed(event, invitation, user, contacts, self.me))
 
     async def _presence(self, frame: Frame) -> None:
         user_id, status = str(frame["user_id"]), frame["status"]

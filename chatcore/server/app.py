@@ -163,8 +163,7 @@ class App:
         backend = await call_first(getattr(self.hook, hook_name), app=self)
         if backend is None:
             where = f" for {key} = {_get(self.settings, key)!r}" if key else ""
-            skipped = "; ".join(f"{name}: {why}" for name, why in self.plugins.skipped.items())
-            hint = f"skipped plugins: {skipped}" if skipped else "is its plugin installed?"
+            hint = self.plugins.skipped_hint() or "is its plugin installed?"
             raise StartupError(f"no plugin provides the {what}{where}; {hint}")
         await self._start(backend)
         return backend
