@@ -33,7 +33,11 @@ class Request(Protocol):
 
 @dataclass
 class Response:
-    """A reply with a status other than 200, extra headers, or no body (`body=None`)."""
+    """A reply with a status other than 200, extra headers, or no body (`body=None`).
+
+    A `bytes` body is sent as it is, with the `Content-Type` of `headers` (default
+    `application/octet-stream`); any other body is encoded as JSON.
+    """
 
     body: Any = None
     status: int = 200
@@ -52,3 +56,5 @@ class Route:
     methods: tuple[str, ...] = ("GET",)
     auth: bool = True
     summary: str = ""
+    #: False keeps the route out of the OpenAPI document (e.g. a web page and its files).
+    documented: bool = True

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from quart import Quart, Response, request
-from quart_schema import security_scheme
+from quart_schema import hide, security_scheme
 from werkzeug.datastructures import Headers
 
 from chatcore import routes
@@ -104,6 +104,9 @@ def _to_response(result: Any) -> Response:
     if isinstance(result, routes.Response):
         if result.body is None:
             return empty_response(result.status, result.headers)
+        if isinstance(result.body, bytes):
+            headers = {"Content-Type": "application/octet-stream", **result.headers}
+            return Response(result.body, status=result.status, headers=headers)
         return json_response(result.body, result.status, result.headers)
     return json_response(result)
 
@@ -118,6 +121,8 @@ def _view(app: App, route: routes.Route, index: int) -> Any:
     slug = re.sub(r"[^A-Za-z0-9]+", "_", route.path).strip("_") or "root"
     view.__name__ = view.__qualname__ = f"plugin{index}_{slug}"
     view.__doc__ = route.summary or f"Contributed by a plugin: {route.path}"
+    if not route.documented:
+        return hide(view)
     setattr(view, PER_METHOD_IDS, True)
     errors = (400, 401) if route.auth else (400,)
     documented = api_doc(

@@ -1,7 +1,8 @@
 """chatcore_webpush: Web Push (RFC 8030) with payload encryption (RFC 8291) and VAPID (RFC 8292).
 
 Offers the push adapter of platform "webpush" when `[webpush] vapid_private_key` and
-`vapid_subject` are set (`WebPushSettings`), and the `chatcore push vapid-keys` command that
+`vapid_subject` are set (`WebPushSettings`), the route `GET /api/v1/push/webpush` (no auth) that
+tells browsers the public key to subscribe with, and the `chatcore push vapid-keys` command that
 makes them. Needs `chatcore[webpush]` (pywebpush, httpx, cryptography), imported only when
 Web Push is on or the command runs.
 """
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from chatcore.interfaces import PushAdapter
+    from chatcore.routes import Route
     from chatcore.server.app import App
 
 chatcore_role = "server"  # the role it serves (chatcore.roles)
@@ -61,6 +63,22 @@ def chatcore_push_adapters(app: App) -> list[PushAdapter] | None:
     from chatcore_webpush.adapter import WebPushAdapter
 
     return [WebPushAdapter(settings)]
+
+
+@hookimpl
+def chatcore_register_routes(app: App) -> list[Route]:
+    """`GET /api/v1/push/webpush`: the VAPID public key (404 while Web Push is off)."""
+    from chatcore.routes import Route
+    from chatcore_webpush.routes import PATH, webpush_key
+
+    return [
+        Route(
+            PATH,
+            webpush_key,
+            auth=False,
+            summary="The VAPID public key browsers subscribe with (404 when Web Push is off)",
+        )
+    ]
 
 
 @hookimpl

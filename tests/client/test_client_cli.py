@@ -28,6 +28,12 @@ from chatcore.testing.server import (
 )
 from chatcore.testing.users import PASSWORD, unique_username
 
+# Each command is a fresh interpreter (about a second of imports on its own), and a scenario
+# here runs dozens of them: in the full parallel suite, with browsers and servers sharing two
+# cores, one takes longer than the suite's 120 s guard against a hang. This is the guard, not
+# an expectation of speed (bench/ measures that).
+pytestmark = pytest.mark.timeout(360 * TIMEOUT_SCALE)
+
 NO_FLOOD_CONTROL = {"rate_per_second": 100_000, "rate_burst": 100_000}
 #: Seconds for what should happen at once (a connection, a live message).
 WAIT = 20 * TIMEOUT_SCALE

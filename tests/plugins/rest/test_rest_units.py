@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chatcore import routes
 from chatcore.hookspecs import hookimpl
 from chatcore.routes import Route
 from chatcore.server.app import App, StartupError
@@ -191,6 +192,41 @@ def test_a_bad_plugin_route_stops_start_up(tmp_path: Path, plugin: object, messa
         app = App.from_config(None, overrides=node_config(tmp_path), extra_plugins=[plugin])
         with pytest.raises(StartupError, match=message.replace("{", r"\{")):
             await app.start()
+
+    asyncio.run(main())
+
+
+class FilePlugin:
+    """A route answering bytes of its own type, left out of the OpenAPI document."""
+
+    @hookimpl
+    def chatcore_register_routes(self, app: App) -> list[Route]:
+        async def page(request: Any) -> routes.Response:
+            return routes.Response(b"<p>hi</p>", headers={"Content-Type": "text/html"})
+
+        async def blob(request: Any) -> routes.Response:
+            return routes.Response(b"\x00\x01", status=201)
+
+        return [
+            Route("//page.html", page, auth=False, documented=False),
+            Route("/blob", blob, methods=("POST",), auth=False),
+        ]
+
+
+def test_a_plugin_route_answers_bytes_and_may_stay_out_of_the_openapi(tmp_path: Path) -> None:
+    async def main() -> None:
+        app = App.from_config(None, overrides=node_config(tmp_path), extra_plugins=[FilePlugin()])
+        async with app:
+            async with httpx.AsyncClient(base_url=str(app.rest_url), timeout=5) as http:
+                page = await http.get("/page.html")
+                blob = await http.post("/api/v1/blob")
+                paths = (await http.get("/api/v1/openapi.json")).json()["paths"]
+        assert (page.status_code, page.headers["content-type"]) == (200, "text/html")
+        assert page.content == b"<p>hi</p>"
+        assert (blob.status_code, blob.content) == (201, b"\x00\x01")
+        assert blob.headers["content-type"] == "application/octet-stream"
+        assert "/page.html" not in paths
+        assert "/api/v1/blob" in paths
 
     asyncio.run(main())
 
