@@ -9,10 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from webapp_support import chromium_executable
+from webapp_support import chromium_executable, one_browser_at_a_time
 
 from chatcore.testing.server import ServerProcess, start_server
 from chatcore.testing.services import services_required
+
+#: The suite's guard against a hang, for these tests: a module's first test also waits for
+#: the browser modules of the other workers to finish (they take turns).
+BROWSER_TEST_TIMEOUT = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.timeout(BROWSER_TEST_TIMEOUT))
+
 
 #: Flood control out of the way: the tests send faster than a person.
 FLOOD_OFF = {"websocket": {"rate_per_second": 100_000, "rate_burst": 100_000}}
@@ -33,10 +45,11 @@ def browser_path() -> str:
 def browser(browser_path: str) -> Iterator[Any]:
     """A headless Chromium for the module (each test makes its own contexts, which share
     nothing). Per module, not per session: Playwright's sync API keeps an event loop of its
-    own for as long as it runs, and the next module on the worker may run asyncio tests."""
+    own for as long as it runs, and the next module on the worker may run asyncio tests.
+    Modules that drive a browser take turns across the workers (`one_browser_at_a_time`)."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with one_browser_at_a_time(), sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=browser_path)
         yield launched
         launched.close()

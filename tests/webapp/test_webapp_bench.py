@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from webapp_support import one_browser_at_a_time
+
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = [
     "room list painted (2 loads)",
@@ -20,19 +22,10 @@ ROWS = [
 
 
 def test_a_tiny_run_measures_every_scenario(browser_path: str) -> None:
+    bench = [sys.executable, str(ROOT / "bench" / "webapp_bench.py"), "--chromium", browser_path]
     sizes = ["--rooms", "3", "--per-room", "2", "--loads", "2", "--messages", "2"]
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "webapp_bench.py"),
-            *sizes,
-            "--chromium",
-            browser_path,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    with one_browser_at_a_time():
+        done = subprocess.run([*bench, *sizes], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     for row in ROWS:
         assert re.search(rf"^\| {re.escape(row)} \| \d+\.\d ms \|", done.stdout, re.M), row

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +15,7 @@ import httpx
 from chatcore.testing.server import ServerProcess
 from chatcore.testing.users import PASSWORD
 
-__all__ = ["PASSWORD", "chromium_executable", "register_user"]
+__all__ = ["PASSWORD", "chromium_executable", "one_browser_at_a_time", "register_user"]
 
 #: Where a Chromium may be, in order: CHATCORE_CHROMIUM, then the names Debian and others use.
 _BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -40,3 +44,22 @@ def register_user(
         login.raise_for_status()
         tokens: dict[str, Any] = login.json()
     return tokens
+
+
+@contextmanager
+def one_browser_at_a_time() -> Iterator[None]:
+    """The browser tests take turns across the suite's workers: a Chromium with its renderers
+    keeps a core busy, and on a 2-core machine two of them beside the other workers' servers
+    slow every timing-sensitive test of the suite. A lock file shared by the test processes of
+    this machine (fcntl; where there is none, e.g. Windows, no lock)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(Path(tempfile.gettempdir()) / "chatcore-browser-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -73,7 +73,13 @@ async function fillShell() {
 /** One file, asked of the server with its ETag (a 304 when it has not changed). */
 const revalidate = (url) => fetch(url, {cache: 'no-cache'});
 
+/** How long after a start the shell is checked at the latest (the page usually asks first),
+ * and how long a check counts as fresh. */
+const REFRESH_AFTER_MS = 5000;
+const later = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 let refreshing = null;
+let checkedAt = 0; // the last complete check
 
 /**
  * Fetch the whole shell again and replace the cached one, only when every file came: the
@@ -82,10 +88,12 @@ let refreshing = null;
  * @returns {Promise<boolean>} whether the cache was replaced
  */
 function refreshShell() {
+  if (Date.now() - checkedAt < REFRESH_AFTER_MS) return Promise.resolve(false); // just done
   refreshing ??= (async () => {
     const failed = [];
     const files = await collectShell(scope(), revalidate, failed);
     if (failed.length || !files.size) return false;
+    checkedAt = Date.now();
     const cache = await caches.open(SHELL_CACHE);
     await Promise.all([...files].map(([url, response]) => cache.put(url, response)));
     // A past release's files are no longer referenced by anything: drop them.
@@ -111,6 +119,9 @@ self.addEventListener('fetch', (event) => {
   else if (isShellFile(bare, scope())) key = bare;
   if (key === null) return; // not one of the app's files: the browser's own handling
   event.respondWith(fromShell(request, key));
+  // And whatever the page does, soon after: a start that failed (its release no longer in the
+  // browser's cache, and gone from the server) is repaired for the next one.
+  if (key === index) keep(event, later(REFRESH_AFTER_MS).then(refreshShell).catch(() => false));
 });
 
 // Each start of the app checks the whole shell for a new release once the app is drawn (the
