@@ -142,6 +142,9 @@ export class Client extends EventTarget {
     }
     const owner = await kvGet('owner');
     if (owner && owner !== account.user.id) {
+      // Another user's browser until now: none of their data, and none of their pushes (a
+      // login that ended elsewhere left their subscription behind).
+      await disablePush({api: this.api}).catch(() => {});
       this.media.revokeAll();
       await clearAccountData();
     }
