@@ -38,6 +38,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from chatcore.client.api import Api
 from chatcore.client.errors import ApiError, ApiUnavailable, LoggedOut
 from chatcore.client.events import ConnectionChanged, ConnectionState, RoomChanged
+from chatcore.client.flood import FloodFloor
 from chatcore.client.inbox import Inbox
 from chatcore.client.interfaces import DeviceStore
 from chatcore.client.live import PING_REF_PREFIX, LiveFrames, announce_failed, refresh_contacts
@@ -262,10 +263,20 @@ class Link:
         self._inbound: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(INBOUND_FRAMES)
         #: Set once the connection is going: what is handled after that changes no state.
         self.ended = False
+        #: Every frame written is counted here, for the sender to stay under flood control.
+        self.flood = FloodFloor.for_limits(info.limits)
 
-    async def write(self, frame: dict[str, Any]) -> None:
+    async def write(self, frame: dict[str, Any]) -> int:
+        """Write `frame`; its position among the frames written on this connection.
+
+        `websockets` queues a text frame before its first await, so frames go on the wire in
+        the order of these calls, and the count matches what the server reads.
+        """
         assert self._ws is not None
-        await self._ws.send(orjson.dumps(frame).decode())
+        data = orjson.dumps(frame).decode()
+        position = self.flood.wrote()
+        await self._ws.send(data)
+        return position
 
     async def run(self) -> None:
         """Open, authenticate, catch up, then carry frames until the connection ends (raises
@@ -297,6 +308,7 @@ class Link:
             retry_min=self.settings.reconnect_min_seconds,
             retry_max=self.settings.reconnect_max_seconds,
             pace=paced_below(self.info.limits),
+            flood=self.flood,
         )
         self._catchup = catchup = CatchUp(conn.store, conn.inbox, conn.stream, self.write)
         frames = LiveFrames(

@@ -8,16 +8,23 @@ then sent as a media message; the entries after it wait, so the room's order hol
 
 When the server states its flood control (`ws_rate_per_second`, `ws_rate_burst` in
 `/api/v1/info`), sends are paced below it (`paced_below`), keeping room for the connection's
-other frames (pings, catch-up, receipts): a refused frame is then rare, and with it the chance
-that a later frame the server accepts overtakes it.
+other frames (pings, catch-up, receipts), so the server seldom refuses one. Pacing alone cannot
+keep the order, though: the server's bucket refills by its own clock, so a frame it refuses and
+a later one it reads a little later may meet a different bucket. So a send is written behind
+another only while the flood control surely lets it through (`chatcore.client.flood`: a floor
+under the server's bucket, from the frames written and the answers read); a send it might
+refuse goes alone, and nothing is written after it until its answer arrives. A refused send is
+then never overtaken: every send written before it was sure to be accepted, and none after it.
 
 Errors the server answers with an entry's ref:
 
 - `rate_limited`: nothing more is written for `retry_after_ms`; then that entry and every
   later one written on this connection are written again, in order, with the same refs; the
-  window is 1 until the next ack (so no later frame overtakes the refused one), then doubles
-  with each ack back to `send_window`;
-- `internal`, `unavailable`: the same, after a backoff that grows while they repeat;
+  window is 1 until the next ack (a burst at once would meet the flood control again), then
+  doubles with each ack back to `send_window`;
+- `internal`, `unavailable`: the same, after a backoff that grows while they repeat (these
+  refusals are per frame too, and the server gives no floor for them: a later send written
+  before such an answer came may have been stored before the refused one);
 - any other code (`forbidden`, `not_found`, `too_large`, ...): the entry becomes *failed* with
   the server's reason, and the others go on.
 
@@ -35,9 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from chatcore.client.errors import ApiError, ApiUnavailable
+from chatcore.client.flood import FloodFloor
 from chatcore.client.media import MediaClient
 from chatcore.client.models import OutboxEntry
-from chatcore.client.outbox import Outbox, send_frame
+from chatcore.client.outbox import Outbox, Signal, send_frame
 from chatcore.failures import reason
 from chatcore.ratelimit import TokenBucket
 
@@ -53,7 +61,8 @@ COALESCE_SECONDS = 0.005
 #: handler) may have queued a send.
 POLL_SECONDS = 5.0
 
-Write = Callable[[dict[str, Any]], Awaitable[None]]
+#: Writes a frame on the connection; the frame's position there (counted by its `FloodFloor`).
+Write = Callable[[dict[str, Any]], Awaitable[int]]
 
 
 class Sender:
@@ -69,10 +78,13 @@ class Sender:
         retry_min: float,
         retry_max: float,
         pace: TokenBucket | None = None,
+        flood: FloodFloor | None = None,
     ) -> None:
         self.outbox = outbox
         #: Sends paced below the server's flood control, when it says what that is.
         self._pace = pace
+        #: What the server's flood control surely lets through (the connection counts frames).
+        self._flood = flood or FloodFloor()
         self.store = outbox.store
         self.media = media
         self._write = write
@@ -85,6 +97,11 @@ class Sender:
         self._written: set[str] = set()
         #: Transmitted entries to write again (after `rate_limited`, `internal`, ...).
         self._again: set[str] = set()
+        #: Where each ref was first written on this connection (see `FloodFloor.answered`).
+        self._positions: dict[str, int] = {}
+        #: A send the flood control might refuse: nothing is written after it until answered.
+        self._alone: str | None = None
+        self._answered = Signal()
         self._limit = window
         self._resume_at = 0.0
         self._refilled_at = 0.0
@@ -112,6 +129,7 @@ class Sender:
         control again, and the more frames one burst holds, the likelier that one refused
         frame is overtaken by a later one the server accepts after a refill)."""
         if ref in self._in_flight:
+            self._settled(ref)
             del self._in_flight[ref]
             self._limit = min(self._limit * 2, self._window)
             self._failures = 0
@@ -120,7 +138,11 @@ class Sender:
     async def refused(self, ref: str, code: str, message: str, retry_after_ms: Any) -> bool:
         """An `error` frame with `ref`: True when it answers one of this sender's frames."""
         if ref not in self._in_flight:
-            return ref in self._written  # a late answer to a frame written again since
+            if ref not in self._written:
+                return False
+            self._settled(ref)  # a late answer to a frame written again since
+            return True
+        self._settled(ref)
         if code == "rate_limited":
             wait = retry_after_ms if isinstance(retry_after_ms, int | float) else 1000
             self._again_from(ref, max(float(wait), 1.0) / 1000)
@@ -133,6 +155,17 @@ class Sender:
             del self._in_flight[ref]
             await self.outbox.fail(ref, code, message)
         return True
+
+    def _settled(self, ref: str) -> None:
+        """The server answered a frame of `ref`: it read it, which raises the flood floor."""
+        position = self._positions.get(ref)
+        if position is not None:
+            # The first position: a late answer to an earlier write of the same ref is exact,
+            # and for a later write it is a floor too (the frame stood further back).
+            self._flood.answered(position, asyncio.get_running_loop().time())
+        if ref == self._alone:
+            self._alone = None
+        self._answered.notify()
 
     # --- sending -----------------------------------------------------------------------------
 
@@ -150,7 +183,7 @@ class Sender:
     async def _send_some(self) -> bool:
         """Write what the window allows; True when more can be done at once."""
         loop = asyncio.get_running_loop()
-        if self._resume_at > loop.time():
+        if self._resume_at > loop.time() or self._alone is not None:
             return False
         free = self._limit - len(self._in_flight)
         if self._in_flight:
@@ -183,11 +216,14 @@ class Sender:
                     else:
                         upload = entry
                     break
+                unsure = not self._flood.sure(loop.time(), ahead=len(window))
+                if unsure and window:
+                    break  # it goes alone, after these
                 if self._pace is not None and (wait := self._pace.take()) > 0:
                     self._resume_at = loop.time() + wait
                     break
                 window.append(entry)
-                if len(window) >= free:
+                if unsure or len(window) >= free:
                     break
             if window:
                 await self.store.outbox_transmitted([e.ref for e in window])
@@ -195,11 +231,33 @@ class Sender:
                     self._in_flight[entry.ref] = None
                     self._written.add(entry.ref)
                     self._again.discard(entry.ref)
-        for entry in window:
-            await self._write(send_frame(entry))
+        await self._write_window(window)
         if upload is not None:
             return await self._upload(upload)
         return file_next
+
+    async def _write_window(self, window: list[OutboxEntry]) -> None:
+        """Write the window's frames in order; one the flood control might refuse goes alone.
+
+        Whether a frame is sure is decided as it is written (other frames, a ping, typing,
+        may have gone since the window was chosen), with no await between deciding and the
+        connection counting it.
+        """
+        loop = asyncio.get_running_loop()
+        for entry in window:
+            while True:  # one that might be refused is on the wire: nothing goes behind it
+                answered = self._answered.current()
+                if self._alone is None:
+                    break
+                await answered.wait()
+            if entry.ref in self._again:
+                return  # an earlier one was refused: this one and the rest go again later
+            if entry.ref not in self._in_flight:
+                continue  # settled meanwhile (its message arrived from another device)
+            if not self._flood.sure(loop.time()):
+                self._alone = entry.ref
+            position = await self._write(send_frame(entry))
+            self._positions.setdefault(entry.ref, position)
 
     async def _upload(self, entry: OutboxEntry) -> bool:
         """Upload the file of `entry`, then keep its media id; True when it may go on."""

@@ -48,7 +48,7 @@ SINCE_MARGIN_MS = 5 * 60_000
 SYNC_RETRY_SECONDS = 0.5
 SYNC_RETRY_MAX_SECONDS = 30.0
 
-Write = Callable[[dict[str, Any]], Awaitable[None]]
+Write = Callable[[dict[str, Any]], Awaitable[object]]
 
 
 async def store_update(store: DeviceStore, stream: EventStream, message: Message) -> None:

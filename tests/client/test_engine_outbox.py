@@ -12,6 +12,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_support import (
@@ -26,9 +27,12 @@ from engine_support import (
 )
 
 from chatcore.client.app import Client
+from chatcore.client.connection import Link
 from chatcore.client.errors import OutboxError
 from chatcore.client.events import ClientEvent, OutboxChanged, RoomChanged
+from chatcore.client.live import PING_REF_PREFIX
 from chatcore.testing.server import ServerProcess, start_server
+from chatcore.testing.wsclient import new_ref
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -36,6 +40,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 #: (the server states it in /api/v1/info), unless other frames empty the bucket first.
 TIGHT = {"rate_per_second": 10, "rate_burst": 20}
 FLOODED = 30
+#: A slow refill (a token every half second): a client slowed down between two frames lets
+#: the bucket refill in between.
+SLOW_REFILL = {"rate_per_second": 2, "rate_burst": 20}
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +239,47 @@ def _attempts(events: list[ClientEvent]) -> list[int]:
     return [
         e.entry.attempts for e in events if isinstance(e, OutboxChanged) and e.entry.state == "sent"
     ]
+
+
+async def test_a_send_flood_control_might_refuse_is_never_overtaken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving that reordered a room: the server refuses the first send on an empty
+    bucket, and reads the next one after a refill, which it accepts. Here a burst of pings
+    empties the bucket as the connection opens, and every send frame after the first is held
+    back (as a loaded machine holds a process) for longer than a token takes to refill: a
+    client that wrote the next sends before the refusal was answered would have them stored
+    first. The engine writes a send that might be refused alone: all are sent, each once,
+    seqs in the order queued."""
+    burst, refill = SLOW_REFILL["rate_burst"], 1 / SLOW_REFILL["rate_per_second"]
+    write = Link.write
+    sends = syncs = 0
+
+    async def held_back_write(link: Link, frame: dict[str, Any]) -> int:
+        nonlocal sends, syncs
+        if frame["type"] == "send":
+            sends += 1
+            if sends > 1:
+                await asyncio.sleep(1.5 * refill)  # the interleaving: the bucket refills
+        position = await write(link, frame)
+        if frame["type"] == "sync" and (syncs := syncs + 1) == 1:  # the catch-up begins
+            for _ in range(int(burst)):
+                await write(link, {"type": "ping", "ref": f"{PING_REF_PREFIX}{new_ref()}"})
+        return position
+
+    with start_server(tmp_path / "server", {"websocket": SLOW_REFILL}) as server:
+        bob = await Rest.new(server)
+        folder = tmp_path / "ann"
+        async with engine_client(server, folder, connect=False) as (ann, _):
+            ann_id = await signed_up(ann)
+            room_id = await bob.group("held back", [ann_id])
+            refs = [(await ann.send(room_id, f"held {i}")).ref for i in range(6)]
+
+        monkeypatch.setattr(Link, "write", held_back_write)
+        async with engine_client(server, folder) as (ann, log):
+            await log.wait(lambda log: len(log.sent_refs()) == len(refs), timeout=3 * WAIT)
+            assert log.sent_refs() == refs
+            assert max(_attempts(log.events)) > 1, "nothing was refused: the test tested nothing"
+            history = await bob.history(room_id)
+            assert [m["ref"] for m in history] == refs
+            assert [m["seq"] for m in history] == list(range(1, len(refs) + 1))

@@ -1,6 +1,6 @@
 """The engine's small parts on their own: the event stream, the reconnect backoff, the lock that
-lets one process of a device hold the connection. (Everything else runs against real servers
-in the other test_engine_* modules.)"""
+lets one process of a device hold the connection, the floor under the server's flood control.
+(Everything else runs against real servers in the other test_engine_* modules.)"""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 
 from chatcore.client.connection import Backoff
 from chatcore.client.events import ClientEvent, ServerError, TypingChanged
+from chatcore.client.flood import FloodFloor
 from chatcore.client.lock import EngineLock, lock_path
 from chatcore.client.stream import EventStream
+from chatcore.ratelimit import TokenBucket
 
 pytestmark = pytest.mark.anyio
 
@@ -101,3 +103,54 @@ async def test_one_holder_of_the_engine_lock_at_a_time(tmp_path: Path) -> None:
     assert await handler.acquire()
     await handler.release()
     await handler.release()  # harmless
+
+
+def test_the_flood_floor_starts_at_the_burst_and_counts_every_frame_written() -> None:
+    floor = FloodFloor.for_limits({"ws_rate_per_second": 10, "ws_rate_burst": 5})
+    for position in range(1, 6):
+        assert floor.sure(now=100.0)  # time alone refills nothing: no answer came
+        assert floor.wrote() == position
+    assert not floor.sure(now=1000.0)
+    assert floor.sure(now=0.0, ahead=-1) and not floor.sure(now=0.0, ahead=0)
+
+
+def test_the_flood_floor_refills_only_from_answers_and_never_above_the_burst() -> None:
+    floor = FloodFloor(rate=10, burst=5)
+    for _ in range(8):
+        floor.wrote()
+    floor.answered(6, now=1.0)  # 2 frames written after the 6th: one token takes 0.3 s
+    assert not floor.sure(now=1.25)
+    assert floor.sure(now=1.3)
+    assert floor.floor(now=60.0) == 5 - 2  # capped at the burst, less the two after it
+    floor.answered(5, now=1.5)  # an earlier frame's answer, read later: bounds worse
+    assert floor.floor(now=60.0) == 5 - 2
+    floor.answered(8, now=2.0)  # the last frame answered: nothing written after it
+    assert floor.floor(now=2.1) == pytest.approx(3)  # still the 6th's answer, a full refill
+    assert floor.floor(now=60.0) == 5
+
+
+def test_the_flood_floor_never_lets_through_what_a_server_bucket_refuses() -> None:
+    """A server reading each frame at any time after it was written (here: all at the end,
+    after a stall), with answers read when it says: every frame the floor called sure is
+    accepted, whatever the delays."""
+    server = TokenBucket(rate=10, burst=5, now=0.0)
+    floor = FloodFloor(rate=10, burst=5)
+    written: list[tuple[int, bool]] = []
+    for step in range(40):
+        now = step * 0.05
+        sure = floor.sure(now)
+        written.append((floor.wrote(), sure))
+        if step % 10 == 9:  # the server catches up, all at once, and its answers arrive
+            for position, was_sure in written:
+                accepted = server.take(now) == 0.0
+                assert accepted or not was_sure, f"frame {position} was sure and refused"
+                floor.answered(position, now)
+            written.clear()
+
+
+def test_without_flood_control_every_frame_is_sure() -> None:
+    floor = FloodFloor.for_limits({})
+    for _ in range(1000):
+        floor.wrote()
+    floor.answered(10, now=0.0)
+    assert floor.sure(now=0.0, ahead=10_000)

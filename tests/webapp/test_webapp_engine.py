@@ -547,3 +547,61 @@ def test_sends_are_paced_below_the_flood_control(browser: Any, tmp_path: Path) -
             assert not errors
         finally:
             context.close()
+
+
+#: In the page: a client held back as a loaded machine holds it. After the first `sync`, a
+#: burst of pings (written by the engine's own link, so it counts them) empties the server's
+#: bucket; every send frame after the first is written only after the page stood still for
+#: longer than a token takes to refill.
+HOLD_BACK = """([burst, holdMs]) => {
+  const send = WebSocket.prototype.send;
+  let syncs = 0;
+  let sends = 0;
+  WebSocket.prototype.send = function (data) {
+    const frame = JSON.parse(data);
+    if (frame.type === 'send' && ++sends > 1) {
+      const end = performance.now() + holdMs;
+      while (performance.now() < end) { /* the page is held: the server's bucket refills */ }
+    }
+    send.call(this, data);
+    if (frame.type === 'sync' && ++syncs === 1) {
+      for (let i = 0; i < burst; i++) window.__c._conn.link.write({type: 'ping', ref: 'ping-' + i});
+    }
+  };
+}"""
+
+
+def test_a_send_flood_control_might_refuse_is_never_overtaken(browser: Any, tmp_path: Path) -> None:
+    # The interleaving that reorders a room: the server refuses the first send on an empty
+    # bucket and reads the next after a refill. A send that might be refused goes alone, so
+    # all arrive in the order queued, each once, and one was refused on the way.
+    limits = {"websocket": {"rate_per_second": 2, "rate_burst": 20}}
+    with start_server(tmp_path / "held", overrides=limits) as server:
+        ann = register_user(server, "eng_ann14")
+        bob = register_user(server, "eng_bob14")
+        room_id = direct_room(server, ann, bob)
+        context = browser.new_context(base_url=server.base_url)
+        try:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            open_engine(page)
+            login(page, "eng_ann14", start=False)
+            page.evaluate(
+                "async (id) => { for (let i = 1; i <= 5; i++) await __c.send(id, 'h' + i) }",
+                room_id,
+            )
+            page.evaluate(HOLD_BACK, [20, 750])
+            page.evaluate("() => window.__c.start()")
+            until(page, "() => window.__c.outbox().then((o) => o.length === 0)", timeout=30_000)
+            bodies = [m["body"] for m in server_history(server, bob["access_token"], room_id)]
+            assert bodies == [f"h{i}" for i in range(1, 6)]
+            writes = [
+                e["entry"]["ref"]
+                for e in events(page, "outbox")
+                if e["entry"]["state"] == "sending"
+            ]
+            assert len(writes) > len(set(writes)), "nothing was refused: the test tested nothing"
+            assert not errors
+        finally:
+            context.close()

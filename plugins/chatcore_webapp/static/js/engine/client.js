@@ -218,6 +218,7 @@ export class Client extends EventTarget {
       outbox: this._outbox,
       api: this.api,
       write: (f) => link.write(f),
+      written: () => link.written,
       limits: this.info && this.info.limits,
       emit: (t, d) => this._emit(t, d),
     });

@@ -233,6 +233,7 @@ class Link {
     this.reachedReady = false;
     this.ended = false;
     this.lastRx = performance.now();
+    this.written = 0; // frames written, for the flood floor of the sender
     this._queue = Promise.resolve();
     this._pingTimer = null;
     this._unanswered = [];
@@ -248,12 +249,16 @@ class Link {
     ws.onerror = () => { /* a close follows */ };
   }
 
-  /** @returns {boolean} whether the frame was written */
+  /**
+   * @returns {number|false} the frame's position among those written on this connection
+   *   (`auth` is 1; the sender keeps under flood control with it), false when not written
+   */
   write(frame) {
     if (this.ended || this.ws.readyState !== WebSocket.OPEN) return false;
     try {
       this.ws.send(JSON.stringify(frame));
-      return true;
+      this.written += 1;
+      return this.written;
     } catch {
       return false;
     }

@@ -1,7 +1,9 @@
 // The outbox (chatcore/client/outbox.py + sender.py): every send is written to IndexedDB with
 // its local echo BEFORE any network call, then sent over the WebSocket with its `ref` (the
 // idempotency key: the same ref on every retry, so the server stores it once), in queue order,
-// a window at a time, paced below the server's flood control. Only one tab of the origin
+// a window at a time, paced below the server's flood control; a send that flood control might
+// refuse goes alone (nothing is written after it until it is answered), so no later send of
+// the room is accepted before it. Only one tab of the origin
 // sends at a time (Web Lock 'chatcore-outbox'); the others queue into the same store and wake
 // it over a BroadcastChannel.
 //
@@ -220,6 +222,49 @@ export function pacedBelow(limits) {
   return new TokenBucket(rate * PACE_RATE_SHARE, Math.max(1, burst - PACE_BURST_RESERVE));
 }
 
+/** Answers read within this share of the bucket's refill time are kept as one (the newer). */
+const ANSWER_SLOT_SHARE = 1 / 32;
+
+/**
+ * What the server's flood control surely lets through (chatcore/client/flood.py): a floor
+ * under the session's bucket. The server takes a token for every frame it reads after `auth`
+ * from a bucket of `ws_rate_burst` refilling at `ws_rate_per_second`, in the order written;
+ * the client never sees when it reads a frame, only when an answer arrives. So: the burst
+ * less every frame written (`auth` counted too), or, for each answered frame, the refill of
+ * the time since its answer arrived (capped at the burst) less the frames written after it.
+ */
+export class FloodFloor {
+  constructor(limits) {
+    const rate = limits && limits.ws_rate_per_second;
+    const burst = limits && limits.ws_rate_burst;
+    this.rate = rate && burst ? rate : Infinity;
+    this.burst = rate && burst ? burst : Infinity;
+    this._answers = []; // [position of an answered frame, when its answer was read (ms)]
+    this._refillMs = Number.isFinite(this.burst) ? (this.burst / this.rate) * 1000 : 0;
+  }
+
+  /** The frame at `position` was answered, read at `now` (performance.now()). */
+  answered(position, now) {
+    if (!Number.isFinite(this.burst)) return;
+    const answers = this._answers;
+    const last = answers[answers.length - 1];
+    if (last && last[0] >= position) return; // a later frame's answer, read earlier, bounds better
+    // The answers kept stand a slot apart, but for the newest, which moves on.
+    const n = answers.length;
+    if (n >= 2 && answers[n - 1][1] - answers[n - 2][1] < this._refillMs * ANSWER_SLOT_SHARE) answers[n - 1] = [position, now];
+    else answers.push([position, now]);
+    while (answers.length > 1 && now - answers[1][1] >= this._refillMs) answers.shift();
+  }
+
+  /** Whether the next frame written after `ahead` more cannot be refused, `written` so far. */
+  sure(written, now, ahead = 0) {
+    const needed = 1 + ahead + written; // what a bound must reach, frames written included
+    if (this.burst >= needed) return true;
+    return this._answers.some(([position, at]) =>
+      Math.min(this.burst, this.rate * ((now - at) / 1000)) + position >= needed);
+  }
+}
+
 class TokenBucket {
   constructor(rate, burst) {
     this.rate = rate;
@@ -245,15 +290,22 @@ class TokenBucket {
  */
 export class Sender {
   /**
-   * @param {{outbox: Outbox, api: import('./api.js').Api, write: (frame: object) => boolean,
+   * @param {{outbox: Outbox, api: import('./api.js').Api,
+   *   write: (frame: object) => number|false, written: () => number,
    *   limits?: object, emit: (type: string, detail: object) => void}} parts
+   *   `write` answers the frame's position on the connection (false: not written), and
+   *   `written` how many frames the connection has written (`auth` included).
    */
-  constructor({outbox, api, write, limits, emit}) {
+  constructor({outbox, api, write, written, limits, emit}) {
     this.outbox = outbox;
     this.api = api;
     this._write = write;
+    this._writtenCount = written;
     this._emit = emit;
     this._pace = pacedBelow(limits);
+    this._flood = new FloodFloor(limits);
+    this._positions = new Map(); // ref -> where it was first written on this connection
+    this._alone = null; // a send flood control might refuse: nothing is written after it
     this._inFlight = new Map(); // ref -> true, in the order written
     this._written = new Set();
     this._again = new Set();
@@ -315,7 +367,9 @@ export class Sender {
 
   /** `ref` was acked (or its message arrived): its slot is free; the window grows back. */
   done(ref) {
-    if (this._inFlight.delete(ref)) {
+    if (this._inFlight.has(ref)) {
+      this._settled(ref);
+      this._inFlight.delete(ref);
       this._limit = Math.min(this._limit * 2, WINDOW);
       this._failures = 0;
       this._wake();
@@ -327,7 +381,12 @@ export class Sender {
    * rate_limited / internal / unavailable: written again later, in order; others: failed.
    */
   async refused(ref, code, message, retryAfterMs) {
-    if (!this._inFlight.has(ref)) return this._written.has(ref);
+    if (!this._inFlight.has(ref)) {
+      if (!this._written.has(ref)) return false;
+      this._settled(ref); // a late answer to a frame written again since
+      return true;
+    }
+    this._settled(ref);
     if (code === 'rate_limited') {
       this._againFrom(ref, Math.max(typeof retryAfterMs === 'number' ? retryAfterMs : 1000, 1));
     } else if (RETRIED_CODES.has(code)) {
@@ -338,6 +397,13 @@ export class Sender {
       await this.outbox.fail(ref, code, message);
     }
     return true;
+  }
+
+  /** The server answered a frame of `ref`: it read it, which raises the flood floor. */
+  _settled(ref) {
+    const position = this._positions.get(ref);
+    if (position !== undefined) this._flood.answered(position, performance.now());
+    if (ref === this._alone) { this._alone = null; this._wake(); }
   }
 
   _againFrom(ref, delayMs) {
@@ -353,7 +419,7 @@ export class Sender {
 
   /** Write what the window allows; true when more can be done at once. */
   async _sendSome() {
-    if (this._stopped || this._resumeAt > performance.now()) return false;
+    if (this._stopped || this._alone !== null || this._resumeAt > performance.now()) return false;
     const free = this._limit - this._inFlight.size;
     if (free <= 0) return false;
     const window = [];
@@ -370,12 +436,14 @@ export class Sender {
           else uploadEntry = e;
           break;
         }
+        const unsure = !this._flood.sure(this._writtenCount(), performance.now(), window.length);
+        if (unsure && window.length) break; // it goes alone, after these
         if (this._pace) {
           const wait = this._pace.take();
           if (wait > 0) { this._resumeAt = performance.now() + wait; break; }
         }
         window.push(e);
-        if (window.length >= free) break;
+        if (unsure || window.length >= free) break;
       }
       const marked = [];
       for (const e of window) {
@@ -391,8 +459,20 @@ export class Sender {
       this._written.add(e.ref);
       this._again.delete(e.ref);
     }
+    // Whether a frame is sure is decided as it is written (a ping or typing may have gone
+    // since the window was chosen); a write is synchronous, so nothing comes in between.
     for (const e of chosen) {
-      if (!this._write(sendFrame(e))) { this._stopped = true; return false; }
+      if (this._again.has(e.ref)) break; // an earlier one was refused: these go again later
+      if (!this._inFlight.has(e.ref)) continue; // settled meanwhile
+      if (this._alone !== null) { // one that might be refused is on the wire: after its answer
+        this._inFlight.delete(e.ref);
+        this._again.add(e.ref);
+        continue;
+      }
+      if (!this._flood.sure(this._writtenCount(), performance.now())) this._alone = e.ref;
+      const position = this._write(sendFrame(e));
+      if (!position) { this._stopped = true; return false; }
+      if (!this._positions.has(e.ref)) this._positions.set(e.ref, position);
       this.outbox.announce(e);
     }
     if (uploadEntry) return this._upload(uploadEntry);
