@@ -1,6 +1,20 @@
+"""Fixtures every test module may use, and the order in which the modules run.
+
+The suite runs on pytest-xdist workers that take whole modules (`--dist loadfile`), each
+module in turn as a worker frees up. Left alone, xdist hands out the modules with the most
+tests first; a long module of few tests (a browser suite, a cluster suite) then starts last
+and runs alone at the end. So the modules run longest first, by the seconds each took in a
+full run, kept in `module_durations.txt` (modules not listed follow, the most tests first):
+
+    .venv/bin/python -m pytest -n 4 --dist loadfile --store-module-durations
+
+writes that file again after a run (do it when modules are added or change much).
+"""
+
 from __future__ import annotations
 
 import socket
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,6 +26,71 @@ import pytest
 from chatcore.testing.s3 import moto_server
 from chatcore.testing.server import ServerProcess, start_server
 from chatcore.testing.users import TestUser, register_and_login
+
+#: Seconds per test module in a full run: "SECONDS PATH" lines, longest first.
+MODULE_DURATIONS = Path(__file__).with_name("module_durations.txt")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-module-durations",
+        action="store_true",
+        help=f"after the run, write each module's seconds to {MODULE_DURATIONS.name}",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist would sort the modules by their number of tests; keep the order set below.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+    if config.getoption("store_module_durations") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ModuleDurations(), "module-durations")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first; those not listed after them, the most tests first (as xdist
+    would). A stable sort: each module's tests keep their order."""
+    known = read_module_durations(MODULE_DURATIONS)
+    tests = Counter(module_of(item.nodeid) for item in items)
+
+    def longest_first(item: pytest.Item) -> tuple[float, int]:
+        module = module_of(item.nodeid)
+        return (-known.get(module, 0.0), -tests[module])
+
+    items.sort(key=longest_first)
+
+
+def module_of(nodeid: str) -> str:
+    """The module of a test id, as xdist's `loadfile` groups them."""
+    return nodeid.split("::", 1)[0]
+
+
+def read_module_durations(path: Path) -> dict[str, float]:
+    if not path.exists():
+        return {}
+    durations: dict[str, float] = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            seconds, module = line.split(maxsplit=1)
+            durations[module] = float(seconds)
+    return durations
+
+
+class ModuleDurations:
+    """Sums the setup, call and teardown of every test per module; writes them at the end."""
+
+    def __init__(self) -> None:
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.seconds[module_of(report.nodeid)] += report.duration
+
+    def pytest_sessionfinish(self) -> None:
+        ranked = sorted(self.seconds.items(), key=lambda pair: -pair[1])
+        lines = [f"{seconds:.1f} {module}" for module, seconds in ranked]
+        header = "# Seconds per test module in a full run (tests/conftest.py): longest first.\n"
+        MODULE_DURATIONS.write_text(header + "\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="session")
