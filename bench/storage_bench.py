@@ -1,10 +1,13 @@
 """Benchmark `SqlStorage.store_messages` (group commit) on SQLite and PostgreSQL.
 
-Stores `--messages` messages into one group room (the hot case: every batch takes the same
-room lock) in sequential batches of 1, 10 and 100 drafts, and prints a markdown table of
-throughput and batch latency. Not a test: numbers depend on the machine and its disks.
+Stores `--messages` messages in sequential batches of 1, 10 and 100 drafts, in two shapes:
+into one group room of 10 senders (every batch takes the same room lock), and spread over 20
+direct rooms (a batch across rooms, as under the 1:1 load of `make bench`); prints a markdown
+table of throughput, batch latency and this process's CPU per batch and per message. Not a
+test: the times depend on the machine, its disks and its load; the CPU figures less so.
 
     .venv/bin/python bench/storage_bench.py [--messages 3000] [--postgres URL | --no-postgres]
+        [--sizes 1,10,100] [--shapes group,direct]
 
 SQLite runs on a file in a temporary folder (WAL, synchronous=NORMAL, the defaults).
 PostgreSQL runs in a fresh schema of the given database, dropped afterwards.
@@ -31,7 +34,8 @@ from chatcore_sql.settings import SqlStorageSettings
 from chatcore_sql.storage import SqlStorage, build_storage
 
 BATCH_SIZES = (1, 10, 100)
-SENDERS = 10
+SENDERS = 10  # members of the group room, who take turns
+DIRECT_ROOMS = 20
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
@@ -62,35 +66,59 @@ async def postgres_storage(url: str) -> AsyncIterator[SqlStorage]:
         await storage.close()
 
 
-async def run(storage: SqlStorage, batch_size: int, total: int) -> tuple[float, float, list[float]]:
+async def make_rooms(storage: SqlStorage, shape: str) -> list[tuple[str, list[str]]]:
+    """The rooms a run sends into, each with its senders: one group room of SENDERS members,
+    or DIRECT_ROOMS direct rooms of two."""
+    tag = uuid.uuid4().hex[:8]
+    if shape == "group":
+        users = [
+            await storage.create_user(f"bench-{tag}-{i}", "x", f"Bench {i}") for i in range(SENDERS)
+        ]
+        room = await storage.create_group_room(users[0].id, "bench", [u.id for u in users], 0)
+        return [(room.id, [u.id for u in users])]
+    rooms = []
+    for k in range(DIRECT_ROOMS):
+        a = await storage.create_user(f"bench-{tag}-a{k}", "x", f"A {k}")
+        b = await storage.create_user(f"bench-{tag}-b{k}", "x", f"B {k}")
+        room, _ = await storage.create_direct_room(a.id, b.id, 0)
+        rooms.append((room.id, [a.id, b.id]))
+    return rooms
+
+
+async def run(
+    storage: SqlStorage, shape: str, batch_size: int, total: int
+) -> tuple[float, float, list[float]]:
     """Store `total` messages in batches; return (seconds, CPU seconds of this process, all
     its threads, and per-batch latencies in ms)."""
-    tag = uuid.uuid4().hex[:8]
-    users = [
-        await storage.create_user(f"bench-{tag}-{i}", "x", f"Bench {i}") for i in range(SENDERS)
-    ]
-    room = await storage.create_group_room(users[0].id, "bench", [u.id for u in users], 0)
-    latencies: list[float] = []
-    started, cpu_started = time.perf_counter(), time.process_time()
-    for first in range(0, total, batch_size):
-        drafts = [
+    rooms = await make_rooms(storage, shape)
+    batches = [
+        [
             Draft(
-                room_id=room.id,
-                sender_id=users[n % SENDERS].id,
+                room_id=rooms[n % len(rooms)][0],
+                sender_id=rooms[n % len(rooms)][1][n // len(rooms) % len(rooms[n % len(rooms)][1])],
                 ref=f"r{n}",
                 body=f"message number {n} of the benchmark",
                 ts=n,
             )
             for n in range(first, min(first + batch_size, total))
         ]
+        for first in range(0, total, batch_size)
+    ]
+    latencies: list[float] = []
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for drafts in batches:
         t0 = time.perf_counter()
         results = await storage.store_messages(drafts)
         latencies.append((time.perf_counter() - t0) * 1000)
         if any(isinstance(r, ChatError) or not r.created for r in results):
             raise RuntimeError(f"a draft was not stored: {results}")
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    last = await storage.get_room(room.id)
-    assert last is not None and last.last_seq == total, "seqs must be gapless"
+    stored = 0
+    for room_id, _ in rooms:
+        last = await storage.get_room(room_id)
+        assert last is not None
+        stored += last.last_seq
+    assert stored == total, "seqs must be gapless"
     return elapsed, cpu, latencies
 
 
@@ -106,6 +134,8 @@ async def main() -> None:
         "--postgres", default=os.environ.get("CHATCORE_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--sizes", default=",".join(map(str, BATCH_SIZES)), help="batch sizes")
+    parser.add_argument("--shapes", default="group,direct", help="group and/or direct")
     args = parser.parse_args()
 
     rows = []
@@ -115,22 +145,27 @@ async def main() -> None:
             backends.append(("PostgreSQL", postgres_storage(args.postgres)))
         for name, opened in backends:
             async with opened as storage:
-                for size in BATCH_SIZES:
-                    elapsed, cpu, latencies = await run(storage, size, args.messages)
-                    rows.append(
-                        f"| {name} | {size} | {args.messages} | "
-                        f"{args.messages / elapsed:,.0f} | "
-                        f"{statistics.median(latencies):.2f} | "
-                        f"{percentile(latencies, 99):.2f} | "
-                        f"{cpu / len(latencies) * 1000:.2f} |"
-                    )
-    # CPU: this process's, every thread (SQLite's work included; PostgreSQL's server not), per
-    # batch. Steadier than the times on a shared machine.
+                for shape in args.shapes.split(","):
+                    for size in (int(size) for size in args.sizes.split(",")):
+                        elapsed, cpu, latencies = await run(storage, shape, size, args.messages)
+                        where = (
+                            "1 group room" if shape == "group" else f"{DIRECT_ROOMS} direct rooms"
+                        )
+                        rows.append(
+                            f"| {name} | {where} | {size} | {args.messages} | "
+                            f"{args.messages / elapsed:,.0f} | "
+                            f"{statistics.median(latencies):.2f} | "
+                            f"{percentile(latencies, 99):.2f} | "
+                            f"{cpu / len(latencies) * 1000:.2f} | "
+                            f"{cpu / args.messages * 1e6:.0f} |"
+                        )
+    # CPU: this process's, every thread (SQLite's work included; PostgreSQL's server not). Steadier
+    # than the times on a shared machine.
     print(
-        "| backend | batch size | messages | messages/s | p50 batch ms | p99 batch ms "
-        "| CPU ms/batch |"
+        "| backend | rooms | batch size | messages | messages/s | p50 batch ms | p99 batch ms "
+        "| CPU ms/batch | CPU µs/message |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -65,10 +66,19 @@ def new_id() -> str:
 
 
 def new_ids(count: int) -> list[str]:
-    """`count` new ids like `new_id`'s (32 hex digits of randomness), from one read of the
-    system's random source instead of one per id."""
-    digits = os.urandom(16 * count).hex()
-    return [digits[i : i + 32] for i in range(0, 32 * count, 32)]
+    """`count` new message ids: 32 hex digits like `new_id`'s, in increasing order of time.
+
+    The first 12 digits are the milliseconds since the epoch, the other 20 are random (80
+    bits, from one read of the system's random source for the whole batch). A batch's rows
+    then go to the right-hand end of the `messages` primary key's index, a page or two, where
+    random ids touched a page per row: on SQLite each touched page is written again at every
+    commit (the batch's COMMIT cost about twice its INSERT), on PostgreSQL each is a page
+    image in the WAL after a checkpoint. Message ids stay opaque: nothing reads a time from
+    them, and the room's seq, not the id, orders messages.
+    """
+    prefix = f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}"
+    digits = os.urandom(10 * count).hex()
+    return [prefix + digits[i : i + 20] for i in range(0, 20 * count, 20)]
 
 
 def i64(value: int) -> int:

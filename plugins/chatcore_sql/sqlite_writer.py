@@ -190,8 +190,8 @@ class SqliteStatements:
         # SQLite has no row locks: BEGIN IMMEDIATE holds the database's write lock already.
         return _LOCK_ROOMS.execute(self._db, {"room_ids": room_ids})
 
-    def read(self, params: dict[str, list[str]]) -> Iterable[Sequence[Any]]:
-        return _READS["reply_ids" in params, "pair_ids" in params].execute(self._db, params)
+    def read(self, params: dict[str, Any]) -> Iterable[Sequence[Any]]:
+        return _READS["reply_ids" in params, "pairs" in params].execute(self._db, params)
 
     def insert_messages(self, new_rows: list[dict[str, Any]]) -> None:
         _INSERT_MESSAGES.executemany(self._db, new_rows)

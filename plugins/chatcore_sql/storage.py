@@ -70,7 +70,7 @@ from chatcore_sql.engine import (
     writer,
 )
 from chatcore_sql.loop_writer import LoopWriter
-from chatcore_sql.rows import check_text, new_id, plausible, user_of
+from chatcore_sql.rows import check_text, i64, new_id, plausible, user_of
 from chatcore_sql.settings import SqlStorageSettings, async_url
 from chatcore_sql.sqlite_writer import (
     SqliteReader,
@@ -454,8 +454,8 @@ class SqlStorage:
 
         On a SQLite file the transaction runs in the batch writer's thread on its sqlite3
         connection, under the same write lock as every other write of this process; on
-        PostgreSQL on the writer's own event loop (`LoopWriter`); an in-memory SQLite database
-        on the async engine. All run the same `store_batch`.
+        PostgreSQL on asyncpg on the writer's own event loop (`LoopWriter`); an in-memory
+        SQLite database on the async engine. All make the same decisions (`messages.Batch`).
         """
         if not drafts:
             return []
@@ -467,11 +467,12 @@ class SqlStorage:
                     lambda db: messages.store_batch(SqliteStatements(db), drafts)
                 )
 
+        if self._loop_writer is not None:
+            return await self._loop_writer.store(drafts)
+
         def work(sync_conn: Connection) -> list[Stored | ChatError]:
             return messages.store_batch(messages.SqlStatements(sync_conn), drafts)
 
-        if self._loop_writer is not None:
-            return await self._loop_writer.run(work)
         return await self._write_with_retry(lambda conn: conn.run_sync(work))
 
     async def find_message_by_ref(self, sender_id: str, room_id: str, ref: str) -> Message | None:
@@ -491,6 +492,8 @@ class SqlStorage:
             return []
         if self._sqlite_reader is not None and limit > 0:
             return await self._sqlite_reader.messages_after(room_id, after_seq, limit)
+        if self._loop_writer is not None and limit > 0:
+            return await self._loop_writer.messages_after(room_id, i64(after_seq), i64(limit))
         async with self._read() as conn:
             return await messages.after(conn, room_id, after_seq, limit)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import asyncpg
 import click
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -39,7 +40,7 @@ from chatcore.testing.storage_contract import (
     make_user,
     make_users,
 )
-from chatcore_sql import messages, migrate, tables
+from chatcore_sql import loop_writer, messages, migrate, tables
 from chatcore_sql import storage as storage_module
 from chatcore_sql.settings import async_url
 from chatcore_sql.sqlite_writer import SqliteWriter
@@ -333,6 +334,101 @@ async def test_sqlite_two_engines_on_one_file_do_not_lock_each_other(tmp_path: P
     finally:
         await first.close()
         await second.close()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+@pytest.mark.parametrize("change", ["another message", "the sender left", "a block"])
+@pytest.mark.anyio
+async def test_postgres_batch_read_before_a_change_is_decided_again(
+    sql_storage: SqlStorage, change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's writer reads a batch without locks and writes it with
+    `chatcore_store_messages`, which checks under the rooms' locks that the read still holds.
+    A change committed between the read and the write (by another node) must not be
+    overlooked: the batch is decided again, the locking way, and ends as if it had come
+    after the change (no seq used twice, no message from a sender who left, none across a
+    block)."""
+    storage = sql_storage
+    alice, bob = await make_users(storage, "alice", "bob")
+    room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+    created(await storage.store_messages([draft(room, alice, "a")]))
+    decide, changed = loop_writer._decide, asyncio.Event()
+
+    async def decide_then_change(conn: asyncpg.Connection, batch: messages.Batch) -> Any:
+        decided = await decide(conn, batch)
+        if not changed.is_set():  # once, between the first read and its write
+            changed.set()
+            other = await asyncpg.connect(**loop_writer.connect_args(storage.url, storage.settings))
+            try:
+                if change == "another message":
+                    await loop_writer._locking(other, [draft(room, bob, "b")])
+                elif change == "the sender left":
+                    await other.execute(
+                        "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2",
+                        room.id,
+                        alice.id,
+                    )
+                else:
+                    await other.execute(
+                        "INSERT INTO blocks (blocker_id, blocked_id, created_ts) "
+                        "VALUES ($1, $2, 2)",
+                        bob.id,
+                        alice.id,
+                    )
+            finally:
+                await other.close()
+        return decided
+
+    monkeypatch.setattr(loop_writer, "_decide", decide_then_change)
+    (result,) = await storage.store_messages([draft(room, alice, "c")])
+    stored = [(m.ref, m.seq) for m in await storage.messages_after(room.id, 0, 10)]
+    if change == "another message":
+        assert isinstance(result, Stored) and (result.message.seq, result.created) == (3, True)
+        assert stored == [("a", 1), ("b", 2), ("c", 3)]
+    else:
+        assert isinstance(result, ChatError)
+        assert stored == [("a", 1)]
+    room_now = await storage.get_room(room.id)
+    assert room_now is not None and room_now.last_seq == stored[-1][1]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+@pytest.mark.anyio
+async def test_postgres_writer_replaces_a_connection_the_database_dropped(
+    sql_storage: SqlStorage, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A writer's connection that the database dropped while it was idle (a restart, an
+    administrator) fails on the batch's read, before anything is written: the batch is
+    stored once, on a new connection, and the broken one is not used again."""
+    storage = sql_storage
+    alice, bob = await make_users(storage, "alice", "bob")
+    room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+    created(await storage.store_messages([draft(room, alice, "a")]))
+    decide, dropped = loop_writer._decide, []
+
+    async def drop_then_decide(conn: asyncpg.Connection, batch: messages.Batch) -> Any:
+        if not dropped:
+            pid = conn.get_server_pid()
+            dropped.append(pid)
+            other = await asyncpg.connect(**loop_writer.connect_args(storage.url, storage.settings))
+            try:
+                # With a timeout, PostgreSQL answers once the backend has ended.
+                assert await other.fetchval("SELECT pg_terminate_backend($1, 10000)", pid)
+            finally:
+                await other.close()
+        return await decide(conn, batch)
+
+    monkeypatch.setattr(loop_writer, "_decide", drop_then_decide)
+    (first,) = await storage.store_messages([draft(room, bob, "b")])
+    assert isinstance(first, Stored) and (first.message.seq, first.created) == (2, True)
+    assert "a database connection broke, connecting again" in caplog.text
+    (second,) = await storage.store_messages([draft(room, bob, "c")])
+    assert isinstance(second, Stored) and second.message.seq == 3
+    assert [(m.ref, m.seq) for m in await storage.messages_after(room.id, 0, 10)] == [
+        ("a", 1),
+        ("b", 2),
+        ("c", 3),
+    ]
 
 
 @pytest.mark.anyio
