@@ -6,7 +6,7 @@ with `wire()`, which leaves out optional fields that are unset (the contract mar
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -90,6 +90,23 @@ class Draft(Model):
         # its cost: catch-up and fan-out encode messages by the thousand.
         return {name: value for name, value in self.__dict__.items() if value is not None}
 
+    @classmethod
+    def trusted(cls, values: dict[str, Any]) -> Self:
+        """A model from values that are valid already, without validating them again (a send's
+        draft after its checks). `values` must hold every field, with its declared type, in the
+        declared order (the order `wire()` keeps); the model keeps the dict itself. It is equal
+        to the validated `cls(**values)`, for a fraction of the cost."""
+        fields = _FIELD_NAMES.get(cls)
+        if fields is None:
+            fields = _FIELD_NAMES[cls] = tuple(cls.model_fields)
+        model = cls.__new__(cls)
+        # What pydantic's own `model_construct` sets, minus its per-field work.
+        _setattr(model, "__dict__", values)
+        _setattr(model, "__pydantic_fields_set__", set(fields))
+        _setattr(model, "__pydantic_extra__", None)
+        _setattr(model, "__pydantic_private__", None)
+        return model
+
 
 class Message(Draft):
     """A stored message (docs/protocol.md, Messages). A deleted one keeps its seq, with body ""."""
@@ -100,7 +117,7 @@ class Message(Draft):
     deleted: bool = False
 
     @classmethod
-    def trusted(cls, values: dict[str, Any]) -> Message:
+    def trusted(cls, values: dict[str, Any]) -> Self:
         """A Message from values that are valid already, without validating them again: a
         stored row (a bool for `deleted`), or a validated Draft's fields with a new id and seq.
 
@@ -108,18 +125,12 @@ class Message(Draft):
         order `wire()` keeps); the Message keeps the dict itself. It is equal to the validated
         `Message(**values)`, for a fraction of the cost: catch-up makes thousands at a time.
         """
-        message = cls.__new__(cls)
-        # What pydantic's own `model_construct` sets, minus its per-field work.
-        _setattr(message, "__dict__", values)
-        _setattr(message, "__pydantic_fields_set__", set(_MESSAGE_FIELDS))
-        _setattr(message, "__pydantic_extra__", None)
-        _setattr(message, "__pydantic_private__", None)
-        return message
+        return super().trusted(values)
 
 
-#: Message's fields in their declared order (the order `wire()` keeps).
-_MESSAGE_FIELDS = tuple(Message.model_fields)
 _setattr = object.__setattr__  # past the frozen model's own __setattr__
+#: Each trusted model class's fields, in their declared order.
+_FIELD_NAMES: dict[type[Draft], tuple[str, ...]] = {}
 
 
 class Stored(Model):
@@ -364,7 +375,8 @@ class QueuedPush(Model):
 
     `push` is the JSON object the adapter gets (see `chatcore.interfaces.PushAdapter`); it is
     due for sending at `due_ts` and was made at `created_ts` (ms since the epoch; pushes too old
-    to matter any more are dropped by their age).
+    to matter any more are dropped by their age). `attempts` counts its claims so far: 1 for a
+    push queued already claimed by the node that sends it at once (due at the end of the lease).
     """
 
     id: str
@@ -372,6 +384,7 @@ class QueuedPush(Model):
     push: dict[str, Any]
     due_ts: int
     created_ts: int
+    attempts: int = 0
 
 
 class ClaimedPush(Model):

@@ -13,7 +13,7 @@ from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.hooks import call_filter, call_observers
 from chatcore.models import Draft, Message, Stored
-from chatcore.protocol.frames import encode, message_event
+from chatcore.protocol.frames import encode, message_event_of, message_json
 from chatcore.server import media
 from chatcore.server.push import routing as push_routing
 from chatcore.server.rooms import member_room
@@ -37,17 +37,20 @@ def _check_body(app: App, body: object) -> str:
     if "\x00" in body:
         raise bad_request("body cannot contain the NUL character.")
     limit = app.settings.limits.max_message_bytes
-    if len(body.encode()) > limit:
+    # UTF-8 takes at most 4 bytes a character: most bodies need no encoding to be measured.
+    if len(body) * 4 > limit and len(body.encode()) > limit:
         raise ChatError(ErrorCode.TOO_LARGE, f"A message body is at most {limit} bytes of UTF-8.")
     return body
 
 
 def _check_draft(app: App, draft: dict[str, Any]) -> dict[str, Any]:
-    """Validate what a client (or a rewriting plugin) asks to store."""
+    """Validate what a client (or a rewriting plugin) asks to store; `draft`, a dict of the
+    caller's own, comes back with its kind and body set (the defaults filled in)."""
     kind = draft.get("kind") or "text"
     if kind not in SENDABLE_KINDS:
         raise bad_request(f"kind must be one of: {', '.join(SENDABLE_KINDS)}.")
-    body = _check_body(app, draft.get("body") if draft.get("body") is not None else "")
+    body = draft.get("body")
+    body = _check_body(app, body if body is not None else "")
     if kind == "text" and not body.strip():
         raise bad_request("A text message needs a non-empty body.")
     # A message shares its media with the room (readers of the room may then read it), so only
@@ -59,7 +62,8 @@ def _check_draft(app: App, draft: dict[str, Any]) -> dict[str, Any]:
                 raise bad_request(f"A {kind} message needs its {field}.")
         elif value is not None:
             raise bad_request(f"{field} belongs only to a {wanted} message.")
-    return {**draft, "kind": kind, "body": body}
+    draft["kind"], draft["body"] = kind, body
+    return draft
 
 
 async def _check_attachment(app: App, sender_id: str, draft: dict[str, Any]) -> None:
@@ -96,8 +100,19 @@ async def prepare(app: App, sender_id: str, room_id: str, fields: dict[str, Any]
     when this is a retry that can be answered without storing (see `send`)."""
     ref = check_ref(fields.get("ref"))
     try:
-        draft = _check_draft(app, {k: fields.get(k) for k in _DRAFT_KEYS} | {"room_id": room_id})
-        await _check_attachment(app, sender_id, draft)
+        draft = _check_draft(
+            app,
+            {
+                "kind": fields.get("kind"),
+                "body": fields.get("body"),
+                "media_id": fields.get("media_id"),
+                "sticker_id": fields.get("sticker_id"),
+                "reply_to": fields.get("reply_to"),
+                "room_id": room_id,
+            },
+        )
+        if draft["kind"] != "text":
+            await _check_attachment(app, sender_id, draft)
         # A send into a direct room across a block is refused by `store_messages`, inside its
         # transaction (after the retry check): no storage call per send here.
     except ChatError:
@@ -116,20 +131,23 @@ async def prepare(app: App, sender_id: str, room_id: str, fields: dict[str, Any]
         draft = await _moderate(app, sender_id, draft)
         if any(draft.get(k) != checked.get(k) for k in ("kind", "media_id", "sticker_id")):
             await _check_attachment(app, sender_id, draft)  # a plugin changed what is shared
-    return Draft(
-        room_id=room_id,
-        sender_id=sender_id,
-        ref=ref,
-        kind=draft["kind"],
-        body=draft["body"],
-        media_id=draft.get("media_id"),
-        sticker_id=draft.get("sticker_id"),
-        reply_to=draft.get("reply_to"),
-        ts=now_ms(),
-    )
-
-
-_DRAFT_KEYS = ("kind", "body", "media_id", "sticker_id", "reply_to")
+    values = {
+        "room_id": room_id,
+        "sender_id": sender_id,
+        "ref": ref,
+        "kind": draft["kind"],
+        "body": draft["body"],
+        "media_id": draft.get("media_id"),
+        "sticker_id": draft.get("sticker_id"),
+        "reply_to": draft.get("reply_to"),
+        "ts": now_ms(),
+    }
+    # `_check_draft` checked every field but `reply_to` (a frame's is a checked string); any
+    # other reply_to is left to the model's validation, as before.
+    reply_to = values["reply_to"]
+    if reply_to is None or type(reply_to) is str:
+        return Draft.trusted(values)
+    return Draft(**values)
 
 
 async def _moderate(app: App, sender_id: str, draft: dict[str, Any]) -> dict[str, Any]:
@@ -145,16 +163,21 @@ async def _moderate(app: App, sender_id: str, draft: dict[str, Any]) -> dict[str
     return _check_draft(app, {**checked, "room_id": draft["room_id"]})
 
 
-async def publish_new(app: App, stored: Sequence[Stored]) -> None:
+async def publish_new(app: App, stored: Sequence[Stored]) -> list[bytes]:
     """The writer's fan-out step: deliver each new message, then route its pushes and tell
-    the observers, both in the background."""
+    the observers, both in the background. Returns each message encoded (`message_json`),
+    for the acks."""
+    encoded = []
     for item in stored:
         message = item.message
-        await app.hub.publish_room(message.room_id, message_event(message), seq=message.seq)
+        data = message_json(message)
+        encoded.append(data)
+        await app.hub.publish_room(message.room_id, message_event_of(data), seq=message.seq)
     if app.push is not None:
         app.spawn(push_routing.route(app, app.push, [item.message for item in stored]))
     if app.hook.chatcore_message_stored.get_hookimpls():
         app.spawn(_observe([item.message for item in stored], app))
+    return encoded
 
 
 async def _observe(messages: list[Message], app: App) -> None:

@@ -28,7 +28,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Called with every batch's newly created messages, in commit order, before senders hear back.
-Publish = Callable[[Sequence["Stored"]], Awaitable[None]]
+#: It may return each message encoded (`chatcore.protocol.frames.message_json`), in the same
+#: order, for the replies: an ack then reuses those bytes instead of encoding the message again.
+Publish = Callable[[Sequence["Stored"]], Awaitable[Sequence[bytes] | None]]
+
+#: How a sender hears back: called once, in queue order, with the stored message (and its
+#: encoding when the batch created it and `Publish` returned one) or the ChatError.
+Reply = Callable[["Stored | ChatError", bytes | None], None]
 
 
 class MessageWriter:
@@ -56,11 +62,28 @@ class MessageWriter:
         """Queue one message for the next batch of its room's lane; the future resolves once it
         is durable and published (or fails with a ChatError). A lane stores drafts in the order
         they are queued, so one client's pipelined sends to a room keep their order."""
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+
+        def resolve(result: Stored | ChatError, _: bytes | None) -> None:
+            if future.done():  # the sender went away
+                return
+            if isinstance(result, ChatError):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+        self.enqueue_reply(draft, resolve)
+        return future
+
+    def enqueue_reply(self, draft: Draft, reply: Reply) -> None:
+        """`enqueue` without a future: `reply` is called once the message is durable and
+        published, or failed, in the order drafts were queued (a session's acks keep the order
+        of its sends). A reply must not raise; one that does is logged."""
         if self._closing or not self._started:
             raise ChatError(ErrorCode.UNAVAILABLE, "The server is shutting down; send again.")
         lanes = self._lanes
         lane = lanes[0] if len(lanes) == 1 else lanes[hash(draft.room_id) % len(lanes)]
-        return lane.enqueue(draft)
+        lane.enqueue(draft, reply)
 
     async def submit(self, draft: Draft) -> Stored:
         """Store one message and return it once durable and published."""
@@ -75,7 +98,7 @@ class _Lane:
         self._publish = publish
         self._max_batch = max_batch
         self._number = number
-        self._pending: list[tuple[Draft, asyncio.Future[Stored]]] = []
+        self._pending: list[tuple[Draft, Reply]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -91,11 +114,10 @@ class _Lane:
             await self._task
             self._task = None
 
-    def enqueue(self, draft: Draft) -> asyncio.Future[Stored]:
-        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._pending.append((draft, future))
-        self._wakeup.set()
-        return future
+    def enqueue(self, draft: Draft, reply: Reply) -> None:
+        self._pending.append((draft, reply))
+        if not self._wakeup.is_set():
+            self._wakeup.set()
 
     async def _run(self) -> None:
         while True:
@@ -108,27 +130,34 @@ class _Lane:
             if self._closing:
                 return
 
-    async def _write(self, batch: list[tuple[Draft, asyncio.Future[Stored]]]) -> None:
+    async def _write(self, batch: list[tuple[Draft, Reply]]) -> None:
         try:
             results = await self._storage.store_messages([draft for draft, _ in batch])
         except Exception:
             log.exception("storing a batch of %d messages failed", len(batch))
             error = ChatError(ErrorCode.UNAVAILABLE, "The message could not be stored; send again.")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            _answer([reply for _, reply in batch], [error] * len(batch), {})
             return
         created = [r for r in results if not isinstance(r, ChatError) and r.created]
+        encoded: dict[int, bytes] = {}
         if created:
             try:
-                await self._publish(created)
+                published = await self._publish(created)
             except Exception:
                 # Stored is stored: the ack still goes out; receivers repair with `sync`.
                 log.exception("publishing %d new messages failed", len(created))
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():  # the sender went away
-                continue
-            if isinstance(result, ChatError):
-                future.set_exception(result)
             else:
-                future.set_result(result)
+                if published is not None:
+                    encoded = {id(r): data for r, data in zip(created, published, strict=True)}
+        _answer([reply for _, reply in batch], results, encoded)
+
+
+def _answer(
+    replies: list[Reply], results: Sequence[Stored | ChatError], encoded: dict[int, bytes]
+) -> None:
+    """Give every sender its outcome, in queue order; one failing reply spoils no other."""
+    for reply, result in zip(replies, results, strict=True):
+        try:
+            reply(result, encoded.get(id(result)))
+        except Exception:
+            log.exception("answering a send failed")

@@ -26,6 +26,14 @@ frame are made per connection.
 `close` is synchronous too: it queues the close frame behind whatever is unsent and arms a
 timer that aborts the TCP connection when the client does not complete the closing handshake
 in time (a client that stopped reading never will).
+
+Framing: a server's TEXT frame without extensions is a 2, 4 or 10 byte header and the payload
+as it is (RFC 6455 5.2: no mask, no transformation), and every event a busy node sends is one.
+`protocol.send_text` makes a frame object, checks it and serializes it through a buffer for
+each; we make the same bytes from a header table and queue them exactly where `send_text`
+would (the protocol's pending writes), so their order against pongs and the close frame is the
+protocol's own. With an extension negotiated (compression), or the protocol's debug logging
+on, every frame goes through `send_text`.
 """
 
 from __future__ import annotations
@@ -40,11 +48,33 @@ log = logging.getLogger(__name__)
 
 CLOSE_TRY_AGAIN_LATER = 1013
 
+#: FIN + TEXT, then the unmasked length: the header of every frame of under 126 bytes.
+_SHORT_HEADERS = tuple(bytes((0x81, n)) for n in range(126))
+
+
+def text_frame(data: bytes) -> bytes:
+    """One unmasked, unfragmented TEXT frame of `data`, without extensions (RFC 6455 5.2):
+    byte for byte what `websockets` serializes for a server's `send_text(data)`."""
+    n = len(data)
+    if n < 126:
+        return _SHORT_HEADERS[n] + data
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + data
+    return b"\x81\x7f" + n.to_bytes(8, "big") + data
+
 
 class WsConnection:
     """One client connection as a session sees it: `send` never waits, `close` never waits."""
 
-    __slots__ = ("_close_timeout", "_closing", "_flush_due", "_limit", "_ws", "remote_address")
+    __slots__ = (
+        "_close_timeout",
+        "_closing",
+        "_flush_due",
+        "_limit",
+        "_plain",
+        "_ws",
+        "remote_address",
+    )
 
     def __init__(self, ws: ServerConnection, send_buffer_bytes: int, close_timeout: float) -> None:
         self._ws = ws
@@ -52,6 +82,14 @@ class WsConnection:
         self._close_timeout = close_timeout
         self._closing = False
         self._flush_due = False
+        # Whether our frames are framed here (see the module); the protocol queues its frames
+        # in `writes`, a list it replaces each time its output is taken.
+        protocol = ws.protocol
+        self._plain = (
+            not protocol.extensions
+            and not protocol.debug
+            and isinstance(getattr(protocol, "writes", None), list)
+        )
         peer = ws.remote_address
         self.remote_address: str | None = str(peer[0]) if peer else None
 
@@ -70,13 +108,17 @@ class WsConnection:
 
         The frame is written with the others of this turn of the event loop (see the module)."""
         ws = self._ws
-        if self._closing or ws.protocol.state is not State.OPEN:
+        protocol = ws.protocol
+        if self._closing or protocol.state is not State.OPEN:
             return
-        try:
-            ws.protocol.send_text(data)
-        except Exception as exc:  # a protocol that broke under us: end the connection
-            self._abort(exc)
-            return
+        if self._plain:
+            protocol.writes.append(text_frame(data))
+        else:
+            try:
+                protocol.send_text(data)
+            except Exception as exc:  # a protocol that broke under us: end the connection
+                self._abort(exc)
+                return
         if not self._flush_due:
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._flush)

@@ -14,6 +14,7 @@ import asyncio
 import http
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -49,12 +50,13 @@ class _Link:
     """Per-connection state the transport needs to stop it: is it draining, and a handle on
     the deadline of the read it is waiting in (so `stop()` can shorten it)."""
 
-    __slots__ = ("_deadline", "_drain_end", "ws")
+    __slots__ = ("_deadline", "_drain_end", "_reading", "ws")
 
     def __init__(self, ws: ServerConnection, stopping: bool) -> None:
         self.ws = ws
         self._deadline: asyncio.Timeout | None = None
         self._drain_end: float | None = None
+        self._reading = False  # waiting in `frames`' read (its deadline is armed only then)
         if stopping:
             self.begin_drain()
 
@@ -83,12 +85,50 @@ class _Link:
         finally:
             self._deadline = None
 
+    async def frames(
+        self, handle: Callable[[bytes], Awaitable[None]], open_: Callable[[], bool]
+    ) -> bool:
+        """Read frames and `handle` each, one at a time, while `open_()`: the session's read
+        loop. True when it ended because the server is stopping and no frame came within the
+        drain window (everything received is answered); False when the session closed.
+        Raises ConnectionClosed at the end of the connection.
+
+        One deadline serves the whole loop, armed only while a read waits and only once the
+        server is stopping: a frame costs no timer of its own, and handling a frame is never
+        interrupted by the deadline (it can only fire inside the read, where cancelling is
+        safe, see `receive`).
+        """
+        ws = self.ws
+        try:
+            async with asyncio.timeout(None) as cm:
+                self._deadline = cm
+                while open_():
+                    if self._drain_end is not None:
+                        cm.reschedule(self._drain_deadline())
+                    self._reading = True
+                    try:
+                        raw = await ws.recv(decode=False)
+                    finally:
+                        self._reading = False
+                    if self._drain_end is not None:
+                        cm.reschedule(None)
+                    await handle(raw)
+        except TimeoutError:
+            return True
+        finally:
+            self._deadline = None
+        return False
+
+    def _drain_deadline(self) -> float:
+        assert self._drain_end is not None
+        return min(asyncio.get_running_loop().time() + DRAIN_IDLE_SECONDS, self._drain_end)
+
     def begin_drain(self) -> None:
         """Answer what was already sent, then stop (see `DRAIN_IDLE_SECONDS`)."""
         now = asyncio.get_running_loop().time()
         self._drain_end = now + DRAIN_MAX_SECONDS
         cm = self._deadline
-        if cm is not None:
+        if cm is not None and (self._reading or cm.when() is not None):
             soon = now + DRAIN_IDLE_SECONDS
             when = cm.when()
             cm.reschedule(soon if when is None else min(when, soon))
@@ -204,13 +244,10 @@ class WebSocketTransport:
                 else:
                     session.auth_timed_out()
             elif await session.authenticate(raw):
-                while session.closed_code is None:
-                    raw = await link.receive(None)
-                    if raw is None:  # stopping, and everything received is answered
-                        await session.drain()  # sends still waiting for their commit
-                        session.close(CLOSE_GOING_AWAY, "server stopping")
-                        break
-                    await session.handle(raw)
+                if await link.frames(session.handle, lambda: session.closed_code is None):
+                    # Stopping, and everything received is answered.
+                    await session.drain()  # sends still waiting for their commit
+                    session.close(CLOSE_GOING_AWAY, "server stopping")
             # The session closed the connection: discard what the client still sends until it
             # answers the close frame (or the close timer drops it). Reading on keeps the
             # receive buffer from filling up and hiding the client's close frame.

@@ -41,7 +41,13 @@ class Envelope(NamedTuple):
 
 
 def pack(event: bytes, **header: Any) -> bytes:
-    return orjson.dumps({k: v for k, v in header.items() if v is not None}) + b"\n" + event
+    """The envelope of `event`; header keys whose value is None are left out."""
+    return seal({k: v for k, v in header.items() if v is not None}, event)
+
+
+def seal(header: dict[str, Any], event: bytes) -> bytes:
+    """The envelope of `event` with this header, as it is (the hot path's `pack`)."""
+    return orjson.dumps(header) + b"\n" + event
 
 
 def unpack(data: bytes) -> Envelope:

@@ -38,7 +38,14 @@ from chatcore.server.realtime.cluster import (
     PresenceNote,
     new_node_id,
 )
-from chatcore.server.realtime.fanout import Envelope, pack, room_channel, unpack, user_channel
+from chatcore.server.realtime.fanout import (
+    Envelope,
+    pack,
+    room_channel,
+    seal,
+    unpack,
+    user_channel,
+)
 from chatcore.server.realtime.ordering import RoomOrder
 from chatcore.server.realtime.presence import presence_audience
 
@@ -303,11 +310,14 @@ class Hub:
         """Send an encoded event to every session of every member of a room, on any node,
         except those of `skip_user` and of the users in `hide_from` (an event that must not
         cross a block: its author's `blocks`)."""
-        hidden = sorted(hide_from) or None
-        await self.app.broker.publish(
-            room_channel(room_id),
-            pack(event, room=room_id, seq=seq, skip_user=skip_user, hide=hidden),
-        )
+        header: dict[str, Any] = {"room": room_id}
+        if seq is not None:
+            header["seq"] = seq
+        if skip_user is not None:
+            header["skip_user"] = skip_user
+        if hide_from:
+            header["hide"] = sorted(hide_from)
+        await self.app.broker.publish(room_channel(room_id), seal(header, event))
 
     async def publish_user(
         self,

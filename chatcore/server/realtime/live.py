@@ -18,6 +18,7 @@ from chatcore.protocol.frames import (
     SyncFrame,
     TypingFrame,
     encode,
+    message_event,
 )
 from chatcore.ratelimit import TokenBucket
 from chatcore.server import contacts, messages
@@ -48,12 +49,19 @@ async def send(session: Session, frame: SendFrame) -> None:
     """Check the send now, then let the session read its next frame while the message waits
     for its group commit: a client may pipeline sends. They are queued in the order read, so
     they keep their order; each `ack` follows its commit."""
-    fields = frame.model_dump(exclude={"type", "room_id"})
+    fields = {
+        "ref": frame.ref,
+        "kind": frame.kind,
+        "body": frame.body,
+        "media_id": frame.media_id,
+        "sticker_id": frame.sticker_id,
+        "reply_to": frame.reply_to,
+    }
     prepared = await messages.prepare(session.app, session.user_id, frame.room_id, fields)
     if isinstance(prepared, Stored):
         session.send(ack_event(frame.ref, prepared))
     else:
-        session.await_commit(frame.ref, session.app.writer.enqueue(prepared))
+        session.commit(frame.ref, prepared)
 
 
 def ack_event(ref: str, stored: Stored) -> dict[str, Any]:
@@ -83,7 +91,7 @@ async def sync(session: Session, frame: SyncFrame) -> None:
                     has_more[room_id] = True
                 queued = 0
                 for message in batch:
-                    data = messages.message_event(message)
+                    data = message_event(message)
                     session.send_encoded(data)
                     queued += len(data)
                     if queued >= SYNC_DRAIN_BYTES:

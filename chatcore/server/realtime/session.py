@@ -9,6 +9,7 @@ behaves the same.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import uuid
@@ -17,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from chatcore.errors import ChatError, ErrorCode
-from chatcore.protocol.frames import AuthFrame, FrameError, encode, parse_frame
+from chatcore.protocol.frames import AuthFrame, FrameError, ack_of, encode, parse_frame
 from chatcore.ratelimit import TokenBucket
 from chatcore.server.realtime.live import FRAME_HANDLERS, ack_event, typing_bucket
 
 if TYPE_CHECKING:
     from chatcore.interfaces import Connection
-    from chatcore.models import Identity, Stored
+    from chatcore.models import Draft, Identity, Stored
     from chatcore.server.app import App
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,8 @@ class Session:
     """The state of one connection: unauthenticated, then ready.
 
     A node holds one per open connection, mostly idle, so a session is kept small: slots, and
-    state that few sessions ever need (the typing bucket, the set of pending commits) is made
-    on first use.
+    state that few sessions ever need (the typing bucket, what `drain` waits on) is made on
+    first use.
     """
 
     __slots__ = (
@@ -53,6 +54,7 @@ class Session:
         "_bucket",
         "_close_after",
         "_commits",
+        "_drained",
         "_refused_in_a_row",
         "_sync_buffer",
         "_synced_up_to",
@@ -86,7 +88,8 @@ class Session:
         self._before_ready: list[bytes] | None = []  # events that arrive before `ready` is sent
         self._bucket = TokenBucket(rate_per_second, rate_burst)
         self._typing_bucket: TokenBucket | None = None
-        self._commits: set[asyncio.Future[Stored]] | None = None
+        self._commits = 0  # sends queued for the group commit and not answered yet
+        self._drained: asyncio.Future[None] | None = None  # made by `drain` while it waits
         self._refused_in_a_row = 0
         self._close_after = rate_close_after
 
@@ -164,33 +167,31 @@ class Session:
             if seq > synced.get(room_id, -1):
                 self.deliver(room_id, seq, data)
 
-    def await_commit(self, ref: str, commit: asyncio.Future[Stored]) -> None:
-        """Answer `ref` with its ack (or error) once `commit` resolves."""
-        commits = self._commits
-        if commits is None:
-            commits = self._commits = set()
-        commits.add(commit)
+    def commit(self, ref: str, draft: Draft) -> None:
+        """Queue `draft` for the group commit; `ref` is answered with its ack (or error) once
+        it is durable and published. The writer answers in queue order, so acks keep the order
+        of the sends."""
+        self.app.writer.enqueue_reply(draft, functools.partial(self._answer, ref))
+        self._commits += 1
 
-        def answer(done: asyncio.Future[Stored]) -> None:
-            commits.discard(done)
-            if done.cancelled():
-                return
-            error = done.exception()
-            if error is None:
-                self.send(ack_event(ref, done.result()))
-            elif isinstance(error, ChatError):
-                self.send_error(error, ref)
-            else:
-                log.error("session %s: storing %s failed: %r", self.id, ref, error)
-                failed = ChatError(ErrorCode.INTERNAL, "Something went wrong; send again.")
-                self.send_error(failed, ref)
-
-        commit.add_done_callback(answer)
+    def _answer(self, ref: str, result: Stored | ChatError, encoded: bytes | None) -> None:
+        self._commits -= 1
+        if isinstance(result, ChatError):
+            self.send_error(result, ref)
+        elif encoded is not None:
+            self.conn.send(ack_of(ref, encoded))
+        else:
+            self.send(ack_event(ref, result))
+        if not self._commits and self._drained is not None:
+            self._drained.set_result(None)
+            self._drained = None
 
     async def drain(self) -> None:
         """Wait until every send this session accepted is answered (graceful shutdown)."""
-        while self._commits:
-            await asyncio.wait(list(self._commits))
+        if self._commits:
+            if self._drained is None:
+                self._drained = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drained)
 
     def send_error(self, error: ChatError, ref: str | None = None) -> None:
         self.send(error.ws_event(ref))
