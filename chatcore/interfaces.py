@@ -325,8 +325,9 @@ class PushQueueStorage(Protocol):
     """
 
     async def enqueue_pushes(self, pushes: Sequence[QueuedPush]) -> None:
-        """Store these pushes (their devices may have been removed meanwhile: such pushes
-        are never claimed)."""
+        """Store these pushes, with their `due_ts` and `attempts` (their devices may have been
+        removed meanwhile: such pushes are never claimed). A node that sends a push at once
+        queues it as claimed: due at the end of its lease, with one attempt."""
 
     async def claim_pushes(self, now_ts: int, lease_ms: int, limit: int) -> list[ClaimedPush]:
         """Up to `limit` pushes due at `now_ts` (`due_ts <= now_ts`), earliest due first,

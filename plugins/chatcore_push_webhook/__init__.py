@@ -3,9 +3,8 @@
 Platform "webhook" of the push interface (`chatcore.interfaces.PushAdapter`). On only when
 `[push_webhook] secret` is set (`WebhookSettings`); the receiver verifies each request's
 HMAC-SHA256 signature with that secret (docs/push.md). Endpoints are checked against SSRF
-(`chatcore.server.push.ssrf`) before each push. Needs `chatcore[push-webhook]` (httpx with HTTP/2),
-imported
-only when it is on.
+(`chatcore.server.push.ssrf`) before each push. Needs `chatcore[push-webhook]`; sent with
+`chatcore.server.push.endpoint.EndpointClient` (h11 and h2), imported only when it is on.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ class WebhookAdapter:
     `X-Chatcore-Timestamp` (unix seconds) and `X-Chatcore-Signature`
     (`sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`). The endpoint is checked with
     `chatcore.server.push.ssrf` and sent by `chatcore.server.push.endpoint.EndpointClient` (the
-    checked address pinned,
-    no redirects, no proxy, no keep-alive, one timeout for the whole exchange).
+    checked address pinned, no redirects, no proxy, one timeout for the whole exchange;
+    connections kept per destination, HTTP/2 over https where the receiver offers it).
     """
 
     platform = "webhook"

@@ -101,7 +101,7 @@ def enqueue(run: Run, pushes: Sequence[QueuedPush]) -> None:
             "id": push.id,
             "device_id": push.device_id,
             "push_json": orjson.dumps(push.push).decode(),
-            "attempts": 0,
+            "attempts": push.attempts,
             "due_ts": push.due_ts,
             "created_ts": push.created_ts,
         }

@@ -2,24 +2,26 @@
 
 Why not `pywebpush.webpush()`: it sends with `requests` (blocking) or a throwaway aiohttp
 session. We use pywebpush only for RFC 8291 encryption (`WebPusher.encode`) and send with one
-`httpx.AsyncClient` per adapter (made in `start`, closed in `close`): connections (HTTP/2 where
+`EndpointClient` per adapter (started in `start`, closed in `close`): connections (HTTP/2 where
 the push service offers it) are reused across pushes and the event loop never waits on a socket.
 Encrypting stays on the loop: one ephemeral P-256 key, one ECDH and AES-GCM over at most 4 KB,
-well under a millisecond, cheaper than a hop to a worker thread would be worth.
+well under a millisecond, cheaper than a hop to a worker thread would be worth. A push is
+encrypted once: the body of a push that is to be tried again is kept (`RetryBodies`) and sent
+as it is by the next try.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from http_ece import ECEException
 from pywebpush import WebPusher, WebPushException
 
 from chatcore.models import Device, PushResult
-from chatcore.server.push.endpoint import EndpointClient, encode_push
+from chatcore.server.push.endpoint import EndpointClient, EndpointURL, encode_push
 from chatcore_webpush.settings import WebPushSettings
 from chatcore_webpush.vapid import VapidSigner, b64url_decode, load_private_key
 
@@ -49,6 +51,7 @@ class WebPushAdapter:
         key = load_private_key(settings.vapid_private_key.get_secret_value())
         self.signer = VapidSigner(key, settings.vapid_subject)
         self._client = EndpointClient.from_settings(settings)
+        self._retry_bodies = RetryBodies()
 
     async def start(self) -> None:
         await self._client.start()
@@ -65,23 +68,50 @@ class WebPushAdapter:
         if isinstance(plaintext, PushResult):
             return plaintext
         try:
-            body = encrypt(plaintext, device.keys.p256dh, device.keys.auth)
+            url = EndpointURL.parse(device.endpoint)
         except ValueError as exc:
-            return PushResult(outcome="failed", detail=f"unusable subscription keys: {exc}")
-        try:
-            url = httpx.URL(device.endpoint)
-        except httpx.InvalidURL as exc:
             return PushResult(outcome="failed", detail=f"invalid endpoint URL: {exc}")
-        # The origin as RFC 6454 serializes it (ASCII host, no default port): the JWT audience.
-        origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
+        key = (device.endpoint, device.keys.p256dh, device.keys.auth, plaintext)
+        body = self._retry_bodies.take(key)
+        if body is None:
+            try:
+                body = encrypt(plaintext, device.keys.p256dh, device.keys.auth)
+            except ValueError as exc:
+                return PushResult(outcome="failed", detail=f"unusable subscription keys: {exc}")
         headers = {
-            "Authorization": self.signer.authorization(origin),
+            # The origin is the JWT's audience.
+            "Authorization": self.signer.authorization(url.origin),
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
             "TTL": str(self.settings.ttl_seconds),
         }
         # Push services are https only (RFC 8030 §8); plain http is for a local test service.
-        return await self._client.post(device.endpoint, body, headers, https_only=True)
+        result = await self._client.post(device.endpoint, body, headers, https_only=True)
+        if result.outcome == "retry":
+            self._retry_bodies.keep(key, body)
+        return result
+
+
+class RetryBodies:
+    """Encrypted bodies of pushes that are to be tried again, by subscription and push, so that a
+    push is encrypted once however often it is tried. The body of a retry is as good as a new
+    one: RFC 8291 gives each body its own key and salt, and the push service sees each try as
+    the same message. Bounded (`LIMIT`, the oldest dropped first: such a push is encrypted
+    again), and a body leaves when its next try takes it."""
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._bodies: OrderedDict[tuple[str, str, str, bytes], bytes] = OrderedDict()
+
+    def keep(self, key: tuple[str, str, str, bytes], body: bytes) -> None:
+        self._bodies[key] = body
+        self._bodies.move_to_end(key)
+        while len(self._bodies) > self.LIMIT:
+            self._bodies.popitem(last=False)
+
+    def take(self, key: tuple[str, str, str, bytes]) -> bytes | None:
+        return self._bodies.pop(key, None)
 
 
 def encrypt(plaintext: bytes, p256dh: str, auth: str) -> bytes:

@@ -19,6 +19,10 @@ calls go back to the app's loop, where the storage lives. Outcomes are written o
 (one transaction for many pushes), and a round that filled every slot waits for half of them
 to free up before the next.
 
+A node that sends routes most pushes straight here (`reserve`, `send_now`): they are queued
+already claimed (due at the end of their lease, one try counted), so they need no claim, and
+only what does not fit the free slots waits in the queue for a claim.
+
 It wakes when this node queues pushes (`queued`), when a chat node that does not send
 (`[push] send = false`) publishes on `WAKE_CHANNEL`, when a retry it scheduled falls due, and
 every `poll_seconds` (retries of other nodes, pushes of a node that died). Messages never wait
@@ -31,6 +35,7 @@ import asyncio
 import heapq
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,7 +46,7 @@ from chatcore.clock import now_ms
 from chatcore.hooks import call_all
 from chatcore.loop_thread import LoopThread, call_on
 from chatcore.metrics import metrics_registry, once_per_app
-from chatcore.models import ClaimedPush, PushResult
+from chatcore.models import ClaimedPush, Message, PushResult
 from chatcore.settings import PushSettings
 from chatcore.state import StateKey
 
@@ -101,16 +106,60 @@ class PushDispatcher:
         self._full = False  # the last claim took every free slot: more may be due
         self._sleep_until = 0.0  # monotonic end of the loop's current pause
         self._sending: set[asyncio.Task[None]] = set()
+        # Slots promised to claims and to `send_now` but not yet taken by their tasks: with
+        # `_sending`, what keeps the pushes under way within `[push] concurrency`.
+        self._slots = threading.Lock()
+        self._reserved = 0
         # Outcomes waiting to be written: each round of the loop writes them in one
         # transaction (a write per push would queue the message writer behind them).
         self._finished: list[str] = []
         self._retries: dict[str, int] = {}
+        # Outcomes counted in the metrics once written: a count then says the queue has it.
+        self._outcomes: list[tuple[str, str]] = []
         self._retry_times: list[float] = []  # a heap: monotonic times of retries this node set
         self._runner: asyncio.Task[None] | None = None
         self._started: list[PushAdapter] = []
+        # New messages waiting to be routed, and whether a routing is under way (both on the
+        # app's loop; see `chatcore.server.push.routing.route`).
+        self.unrouted: list[Message] = []
+        self.routing = False
 
     def serves(self, platform: str) -> bool:
         return platform in self.adapters
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.settings.lease_seconds * 1000)
+
+    def reserve(self, wanted: int) -> int:
+        """Up to `wanted` free slots for pushes this node is about to queue as claimed and
+        then hands to `send_now`; 0 on a node that does not send, or one stopping. Safe from
+        any thread; slots not handed over go back with `release`."""
+        if not self.settings.send or self._runner is None:
+            return 0
+        with self._slots:
+            free = self.settings.concurrency - len(self._sending) - self._reserved
+            taken = max(0, min(wanted, free))
+            self._reserved += taken
+        return taken
+
+    def release(self, count: int) -> None:
+        with self._slots:
+            self._reserved -= count
+
+    def send_now(self, pushes: list[ClaimedPush]) -> None:
+        """Send these pushes, queued as claimed on slots `reserve` gave. Safe from any
+        thread."""
+        self._thread.call_soon(lambda: self._start(pushes, len(pushes)))
+
+    def _start(self, pushes: list[ClaimedPush], reserved: int) -> None:
+        """Send `pushes` on the slots reserved for them (`reserved` of them, given back).
+        Stopping, it leaves them to their leases: the queue has them."""
+        for push in pushes if self._runner is not None else ():
+            task = asyncio.create_task(self._send(push))
+            self._sending.add(task)
+            task.add_done_callback(self._sent)
+        self.release(reserved)
 
     def wake(self) -> None:
         """Look for due pushes now. Safe from any thread."""
@@ -177,17 +226,17 @@ class PushDispatcher:
         while True:
             self._wake.clear()
             await self._write_outcomes()
-            free = self.settings.concurrency - len(self._sending)
+            with self._slots:
+                free = self.settings.concurrency - len(self._sending) - self._reserved
+                self._reserved += max(0, free)
             claimed: list[ClaimedPush] = []
-            if free > 0:
-                try:
+            try:
+                if free > 0:
                     claimed = await self._claim(free)
-                except Exception:
-                    log.exception("claiming pushes failed; trying again in %ss", self._poll)
-            for push in claimed:
-                task = asyncio.create_task(self._send(push))
-                self._sending.add(task)
-                task.add_done_callback(self._sent)
+            except Exception:
+                log.exception("claiming pushes failed; trying again in %ss", self._poll)
+            finally:
+                self._start(claimed, max(0, free))
             if claimed and len(claimed) == free:
                 # Every free slot taken: more may be due. Come back once half the slots are
                 # free again, so that one round's two writes serve many pushes.
@@ -202,12 +251,15 @@ class PushDispatcher:
     async def _write_outcomes(self) -> None:
         finished, self._finished = self._finished, []
         retries, self._retries = self._retries, {}
-        if not (finished or retries):
-            return
+        outcomes, self._outcomes = self._outcomes, []
         try:
-            await self._storage(lambda storage: storage.settle_pushes(finished, retries))
+            if finished or retries:
+                await self._storage(lambda storage: storage.settle_pushes(finished, retries))
         except Exception:  # the queue is unreachable: the leases bring these pushes back
             log.exception("recording the outcome of %d pushes failed", len(finished) + len(retries))
+        finally:
+            for platform, outcome in outcomes:
+                self.metrics.pushes.labels(platform, outcome).inc()
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._sending.discard(task)
@@ -236,8 +288,7 @@ class PushDispatcher:
         moment = time.monotonic()
         while self._retry_times and self._retry_times[0] <= moment:  # this claim takes them
             heapq.heappop(self._retry_times)
-        lease = int(self.settings.lease_seconds * 1000)
-        now = now_ms()
+        lease, now = self.lease_ms, now_ms()
         return await self._storage(lambda storage: storage.claim_pushes(now, lease, limit))
 
     async def _send(self, push: ClaimedPush) -> None:
@@ -282,7 +333,7 @@ class PushDispatcher:
             wait = self._backoff(push.attempts, result.retry_after_seconds)
             self._retries[push.id] = now_ms() + int(wait * 1000)
             self._retry_at(time.monotonic() + wait)
-        self.metrics.pushes.labels(platform, outcome).inc()
+        self._outcomes.append((platform, outcome))
 
     def _exhausted(self, push: ClaimedPush) -> bool:
         too_old = now_ms() - push.created_ts > self.settings.expire_seconds * 1000

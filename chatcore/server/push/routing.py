@@ -5,9 +5,11 @@ routes it in the background: for each message, the room's members other than the
 have no live session on any node (`Hub.is_online`, which knows the cluster), with at least one
 device of a platform an adapter serves, get one push each; `chatcore_notify` (their settings
 included, see `chatcore.push_rules`) may change or veto it; what is left goes into the durable
-push queue, one entry per device, and the dispatcher (this node's, or with `[push] send =
-false` the sending nodes') is woken to send it. One storage read per batch
-(`push_audience`) gives the rooms and their members with devices.
+push queue, one entry per device, in one write per batch. A node that sends hands what fits
+its dispatcher's free slots straight to it, queued as claimed (so the queue keeps them should
+the node die, and no claim is needed); the rest is due at once, and the dispatcher (this
+node's, or with `[push] send = false` the sending nodes') is woken to claim it. One storage
+read per batch (`push_audience`) gives the rooms and their members with devices.
 
 A push is made from the message, never from the client's words about it: the sender's display
 name, the room's name, and a preview of at most `[push] preview_chars` characters. A user who
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatcore.clock import now_ms
 from chatcore.hooks import call_decision
-from chatcore.models import Message, PushTarget, QueuedPush, Room, User
+from chatcore.models import ClaimedPush, Device, Message, PushTarget, QueuedPush, Room, User
 from chatcore.server.push.rules import id_only
 
 if TYPE_CHECKING:
@@ -74,19 +76,75 @@ def make_push(
 
 
 async def route(app: App, dispatcher: PushDispatcher, messages: Sequence[Message]) -> None:
-    """Queue the pushes of these new messages (see the module docstring); never raises."""
+    """Queue the pushes of these new messages (see the module docstring); never raises.
+
+    One routing at a time: batches stored while one is routed wait and are then routed
+    together, with one read and one write for all of them. Under load that makes the push
+    work per message smaller, not larger; idle, a batch is routed at once."""
+    dispatcher.unrouted.extend(messages)
+    if dispatcher.routing:
+        return  # the routing under way takes them next
+    dispatcher.routing = True
     try:
-        queued = await _pushes_for(app, dispatcher, messages)
-        if queued:
-            await app.storage.enqueue_pushes(queued)
-            await dispatcher.queued()
-    except Exception:
-        log.exception("routing the pushes of %d messages failed", len(messages))
+        while dispatcher.unrouted:
+            batch, dispatcher.unrouted = dispatcher.unrouted, []
+            try:
+                pushes = await _pushes_for(app, dispatcher, batch)
+                if pushes:
+                    await _queue(app, dispatcher, pushes)
+            except Exception:
+                log.exception("routing the pushes of %d messages failed", len(batch))
+    finally:
+        dispatcher.routing = False
+
+
+#: A push decided: its device, what it says, and when its message was made.
+Decided = tuple[Device, dict[str, Any], int]
+
+
+async def _queue(app: App, dispatcher: PushDispatcher, pushes: list[Decided]) -> None:
+    """Queue `pushes` in one write: those the dispatcher has free slots for as claimed by
+    this node (due when their lease ends, one try counted), then sent at once; the others
+    due now, for a claim."""
+    now = now_ms()
+    at_once = dispatcher.reserve(len(pushes))
+    leased_until = now + dispatcher.lease_ms
+    queued = [
+        QueuedPush(
+            id=uuid.uuid4().hex,
+            device_id=device.id,
+            push=push,
+            due_ts=leased_until if index < at_once else now,
+            created_ts=created_ts,
+            attempts=1 if index < at_once else 0,
+        )
+        for index, (device, push, created_ts) in enumerate(pushes)
+    ]
+    try:
+        await app.storage.enqueue_pushes(queued)
+    except BaseException:
+        dispatcher.release(at_once)
+        raise
+    if at_once:
+        dispatcher.send_now(
+            [
+                ClaimedPush(
+                    id=entry.id,
+                    device=device,
+                    push=entry.push,
+                    attempts=1,
+                    created_ts=entry.created_ts,
+                )
+                for entry, (device, _, _) in zip(queued[:at_once], pushes, strict=False)
+            ]
+        )
+    if at_once < len(queued):
+        await dispatcher.queued()
 
 
 async def _pushes_for(
     app: App, dispatcher: PushDispatcher, messages: Sequence[Message]
-) -> list[QueuedPush]:
+) -> list[Decided]:
     storage, settings = app.storage, app.settings.push
     messages = [m for m in messages if m.kind != "system"]
     if not messages:
@@ -110,8 +168,7 @@ async def _pushes_for(
     sender_ids = {m.sender_id for m in messages}
     senders = await _users(app, sender_ids)
     blockers = await _blockers(app, sender_ids, targets)
-    now = now_ms()
-    queued: list[QueuedPush] = []
+    queued: list[Decided] = []
     for message in messages:
         room = rooms.get(message.room_id)
         if room is None:
@@ -142,16 +199,7 @@ async def _pushes_for(
                 continue
             if settings.privacy == "id_only":
                 decided = id_only(decided)
-            queued.extend(
-                QueuedPush(
-                    id=uuid.uuid4().hex,
-                    device_id=device.id,
-                    push=decided,
-                    due_ts=now,
-                    created_ts=message.ts,
-                )
-                for device in recipient.devices
-            )
+            queued.extend((device, decided, message.ts) for device in recipient.devices)
     return queued
 
 

@@ -55,6 +55,19 @@ class PushQueueContract(ContractBase):
         assert [(c.id, c.attempts) for c in claimed] == [(late.id, 4), (future.id, 2)]
 
     @pytest.mark.anyio
+    async def test_a_push_queued_as_claimed_waits_for_its_lease_and_counts_its_try(
+        self, storage: Storage
+    ) -> None:
+        # What a node that sends a push at once queues: leased until 1,000, one try counted.
+        phone = await self._device_of(storage, "alice")
+        sending = queued(phone, 1_000).model_copy(update={"attempts": 1})
+        await storage.enqueue_pushes([sending])
+        assert await storage.claim_pushes(now_ts=999, lease_ms=1_000, limit=10) == []
+        # The node died while sending: another takes it over, as its second try.
+        claimed = await storage.claim_pushes(now_ts=1_000, lease_ms=1_000, limit=10)
+        assert [(c.id, c.attempts) for c in claimed] == [(sending.id, 2)]
+
+    @pytest.mark.anyio
     async def test_removing_a_device_removes_its_pushes(self, storage: Storage) -> None:
         phone = await self._device_of(storage, "alice")
         other = await self._device_of(storage, "bob")
