@@ -15,39 +15,52 @@ Contenders:
 - relay-node: bench/node/relay.mjs, the same relay on Node's `ws`;
 - chatcore with storage off (bench/volatile_storage.py), and chatcore on PostgreSQL, for (d).
 
-Scenarios (see docs/performance.md for the targets): (a) 1:1 relay at saturation, and latency at
-a fixed 2,000 msg/s with 1,000 idle authenticated connections held; (b) fan-out in rooms of 100
-and 1,000 members; (c) memory per idle authenticated connection and handshake CPU; (d) durable
-sends with storage on and off; (e) catch-up of 10,000 missed messages.
+Users, their logins and rooms are written into each database before its servers start
+(bench/accounts.py): registering them over REST took most of the set-up. The harness lifts its
+limit of open files to the hard limit (the servers and the load generator inherit it) and says so.
 
-The table is printed and saved as bench/results/<time>.md. A scenario where the load generator
-used more than 90% of its core is flagged: there the figure may be the generator's limit.
+Scenarios (see docs/performance.md for the targets): (a) 1:1 relay at saturation, and latency at
+a fixed rate (a quarter of chatcore's saturated rate in the same run, so that a slow machine does
+not turn a latency test into a saturation test) with 1,000 idle authenticated connections held;
+(b) fan-out in rooms of 100 and 1,000 members; (c) memory per idle authenticated connection and
+handshake CPU, then 10,000 idle authenticated sessions on one chatcore node (a fresh one; the
+relays are not run there) and a fan-out to 1,000 of them while the rest stay connected;
+(d) durable sends with storage on and off, and the PostgreSQL ack p99 at 2,000 msg/s (flagged
+when that is over half of chatcore-pg's saturated rate); (e) catch-up of 10,000 missed
+messages; (p) pushes (bench/push_bench.py's `measure`, in a process of its own).
+
+Progress goes to stderr, a line per phase and trial with the time since the start. The table is
+printed and saved as bench/results/<time>.md. A scenario where the load generator used more than
+90% of its core is flagged: there the figure may be the generator's limit.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import accounts
 
 from chatcore.testing.server import ServerProcess, free_port, server_config
 
@@ -58,6 +71,20 @@ SERVER_CORE, LOAD_CORE = 0, 1
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PASSWORD = "bench password 1"
 SATURATED = 0.9  # load generator CPU share above which a figure is flagged
+PUSH_TIMEOUT = 600  # seconds bench/push_bench.py's measure() may take
+
+
+class Progress:
+    """What the harness is doing, a line at a time on stderr, with the time since the start."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:4.0f}s] {message}", file=sys.stderr, flush=True)
+
+
+say = Progress()
 
 
 # --- sizes -------------------------------------------------------------------------------------
@@ -70,19 +97,32 @@ class Sizes:
     seconds: float = 2.0
     pairs: int = 20  # 1:1 senders, each in its own direct room with its own receiver
     window: int = 8  # incomplete sends per sender at saturation
-    rate: int = 2000  # msg/s of the fixed-rate latency run
+    rate_share: float = 0.25  # the fixed-rate latency run's rate, a share of the saturated one
     idle: int = 1000  # idle authenticated connections held during it
+    pg_rate: int = 2000  # msg/s at which the PostgreSQL ack p99 is taken (its target's rate)
     fanout: tuple[int, ...] = (100, 1000)
     fanout_senders: int = 4  # members of the room who send (each with `fanout_window`)
     fanout_window: int = 4
     catchup: int = 10_000
+    connections: int = 10_000  # idle authenticated sessions held on one chatcore node
+    connections_room: int = 1000  # ... of which these are one room, for a fan-out
 
     @property
     def members(self) -> int:
         return max(self.idle, *self.fanout)
 
 
-QUICK = Sizes(trials=1, warmup=0.2, seconds=0.5, pairs=4, idle=20, fanout=(10, 20), catchup=200)
+QUICK = Sizes(
+    trials=1,
+    warmup=0.2,
+    seconds=0.5,
+    pairs=4,
+    idle=20,
+    fanout=(10, 20),
+    catchup=200,
+    connections=60,
+    connections_room=20,
+)
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -174,46 +214,6 @@ def start_relay(name: str, world: World) -> Contender:
     return Contender(name, f"ws://127.0.0.1:{port}", process.pid, tokens, rooms, stop)
 
 
-async def populate(api: str, world: World) -> tuple[dict[str, str], dict[str, str]]:
-    """Register and log in every user, create every room; (tokens, room ids)."""
-    run = uuid.uuid4().hex[:6]
-    limits = httpx.Limits(max_connections=8)
-    async with httpx.AsyncClient(base_url=api, limits=limits, timeout=60) as http:
-        semaphore = asyncio.Semaphore(8)
-
-        async def account(user: str) -> tuple[str, str, str]:
-            credentials = {"username": f"{user}_{run}", "password": PASSWORD}
-            async with semaphore:
-                (await http.post("/auth/register", json=credentials)).raise_for_status()
-                reply = await http.post("/auth/login", json=credentials)
-            reply.raise_for_status()
-            body = reply.json()
-            return user, body["user"]["id"], body["access_token"]
-
-        accounts = await asyncio.gather(*(account(u) for u in world.users))
-        ids = {user: user_id for user, user_id, _ in accounts}
-        tokens = {user: token for user, _, token in accounts}
-
-        async def room(name: str, body: dict[str, Any], owner: str) -> tuple[str, str]:
-            headers = {"Authorization": f"Bearer {tokens[owner]}"}
-            async with semaphore:
-                reply = await http.post("/rooms", json=body, headers=headers)
-            reply.raise_for_status()
-            return name, reply.json()["id"]
-
-        made = [
-            room(
-                name, {"kind": "group", "name": name, "member_ids": [ids[m] for m in ms[1:]]}, ms[0]
-            )
-            for name, ms in world.fanout.items()
-        ] + [
-            room(name, {"kind": "direct", "user_id": ids[b]}, a)
-            for name, (a, b) in world.direct.items()
-        ]
-        rooms = dict(await asyncio.gather(*made))
-    return tokens, rooms
-
-
 def start_chatcore(
     name: str, folder: Path, storage: dict[str, Any], *, volatile: bool = False
 ) -> ServerProcess:
@@ -234,28 +234,55 @@ def start_chatcore(
 
 
 def chatcore_contenders(
-    names: list[str], folder: Path, storage: dict[str, Any], world: World
+    names: list[str], folder: Path, storage: dict[str, Any], world: World, notes: list[str]
 ) -> list[Contender]:
     """chatcore servers sharing one database (and so one set of users and rooms).
 
     The first name runs as users run it, the others (if any) with storage off; they share the
     auth secret, so a token works on each.
     """
-    contenders = []
     servers = []
     for i, name in enumerate(names):
         (folder / name).mkdir(parents=True, exist_ok=True)
-        server = start_chatcore(name, folder, storage, volatile=i > 0).start(timeout=60)
-        servers.append(server)
-    tokens, rooms = asyncio.run(populate(servers[0].api, world))
-    for name, server in zip(names, servers, strict=True):
-        assert server.process is not None
-        contenders.append(
-            Contender(
-                name, server.ws_url, server.process.pid, tokens, rooms, server.stop, server.log_path
-            )
+        servers.append(start_chatcore(name, folder, storage, volatile=i > 0))
+    made = accounts.write_accounts(
+        storage, servers[0].config["auth"], PASSWORD, world.users, world.fanout, world.direct
+    )
+    notes.append(
+        f"{names[0]}: {len(world.users):,} users, their logins and {len(made.rooms)} rooms "
+        f"written straight into the database in {made.seconds:.1f} s (bench/accounts.py)"
+    )
+    start_all(servers)
+    return [
+        Contender(
+            name,
+            server.ws_url,
+            pid_of(server),
+            made.tokens,
+            made.rooms,
+            server.stop,
+            server.log_path,
         )
-    return contenders
+        for name, server in zip(names, servers, strict=True)
+    ]
+
+
+def pid_of(server: ServerProcess) -> int:
+    assert server.process is not None, "the server is not started"
+    return server.process.pid
+
+
+def start_all(servers: list[ServerProcess]) -> None:
+    """Start the servers side by side (a start is mostly imports); all of them or none."""
+    with ThreadPoolExecutor(len(servers)) as pool:
+        starting = [pool.submit(server.start, 60) for server in servers]
+        wait(starting)
+    if any(done.exception() for done in starting):
+        for server in servers:
+            with contextlib.suppress(Exception):
+                server.stop()
+        for done in starting:
+            done.result()  # raises the first failure
 
 
 # --- running the load generator ----------------------------------------------------------------
@@ -303,8 +330,11 @@ def load_trial(
     window: int,
     rate: int = 0,
     idle: list[str] | None = None,
+    concurrency: int = 50,
+    duration: float | None = None,
 ) -> dict[str, Any]:
-    """One measured run; the result adds server CPU per delivery, idle memory and handshake."""
+    """One measured run; the result adds server CPU per delivery, idle memory and handshake
+    (of the idle connections, and `all_*`: of every connection the run opened)."""
     config = {
         "mode": "load",
         "url": contender.url,
@@ -315,15 +345,17 @@ def load_trial(
         "window": window,
         "rate": rate,
         "warmup": sizes.warmup,
-        "duration": sizes.seconds,
+        "duration": duration or sizes.seconds,
+        "concurrency": concurrency,
     }
     pid = contender.pid
     rss0, cpu0 = rss_bytes(pid), cpu_seconds(pid)
     gen = LoadGen(config, folder)
-    gen.expect("idle")
+    idled = gen.expect("idle")
     rss1, cpu1 = rss_bytes(pid), cpu_seconds(pid)
     gen.go()
-    gen.expect("active")
+    active = gen.expect("active")
+    rss_all, cpu_all = rss_bytes(pid), cpu_seconds(pid)
     gen.go()
     gen.expect("measure")
     cpu2 = cpu_seconds(pid)
@@ -336,6 +368,12 @@ def load_trial(
     if idle:
         result["idle_bytes_each"] = (rss1 - rss0) / len(idle)
         result["handshake_cpu_us"] = (cpu1 - cpu0) * 1e6 / len(idle)
+    connections = idled["connections"] + active["connections"]
+    result["all_connections"] = connections
+    result["all_rss_mb"] = rss_all / 2**20
+    result["all_bytes_each"] = (rss_all - rss0) / connections
+    result["all_open_s"] = (idled["open_ms"] + active["open_ms"]) / 1000
+    result["all_handshake_cpu_s"] = cpu_all - cpu0
     return result
 
 
@@ -352,12 +390,13 @@ Trial = Callable[[Contender], dict[str, Any]]
 
 
 def interleave(
-    contenders: list[Contender], trial: Trial, trials: int
+    label: str, contenders: list[Contender], trial: Trial, trials: int
 ) -> dict[str, list[dict[str, Any]]]:
     """Run `trial` A B C A B C ...; every contender's results in trial order."""
     results: dict[str, list[dict[str, Any]]] = {c.name: [] for c in contenders}
-    for _ in range(trials):
+    for n in range(1, trials + 1):
         for contender in contenders:
+            say(f"{label}: trial {n}/{trials}, {contender.name}")
             results[contender.name].append(trial(contender))
     return results
 
@@ -420,34 +459,50 @@ def summarize(
     return Row(scenario, metric, values, ratio, target, flags)
 
 
-def run_all(sizes: Sizes, postgres: bool, folder: Path) -> tuple[list[Row], list[str]]:
+def run_all(sizes: Sizes, postgres: bool, folder: Path, quick: bool) -> tuple[list[Row], list[str]]:
     world = World(sizes)
     notes: list[str] = []
-    os.sched_setaffinity(0, {SERVER_CORE})  # servers inherit the server core
+    # Set-up (server starts, writing the accounts) may use both cores: each server is pinned to
+    # the server core once it is up, before anything is measured.
+    os.sched_setaffinity(0, {SERVER_CORE, LOAD_CORE})
     contenders: list[Contender] = []
+    pool = ThreadPoolExecutor(2)
+    # The node of the many-connections scenario is made and started meanwhile; it idles (pinned)
+    # until its turn, after the others have stopped.
+    crowd = pool.submit(crowded_node, sizes, folder / "connections", notes)
+    # --quick only checks that everything runs: there the pushes are measured meanwhile too.
+    pushes = pool.submit(measure_pushes, quick) if quick else None
+    measured = False
+    schema = f"bench_{uuid.uuid4().hex[:8]}"  # of PostgreSQL, dropped at the end
     try:
         t0 = time.monotonic()
+        say(f"setup: chatcore on SQLite, {len(world.users):,} users")
         main = chatcore_contenders(
             ["chatcore", "chatcore-storage-off"],
             folder / "sqlite",
             {"url": f"sqlite+aiosqlite:///{folder / 'sqlite' / 'chat.db'}"},
             world,
+            notes,
         )
         contenders += main
+        say("setup: relay-py and relay-node")
         contenders += [start_relay("relay-py", world), start_relay("relay-node", world)]
         pg: list[Contender] = []
         if postgres:
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
+            say(f"setup: chatcore on PostgreSQL, {len(world.users):,} users")
             pg = chatcore_contenders(
                 ["chatcore-pg", "chatcore-pg-storage-off"],
                 folder / "pg",
                 {"url": POSTGRES_URL, "schema": schema},
                 world,
+                notes,
             )
             contenders += pg
         notes.append(
-            f"setup (servers, {len(world.users)} users per database): {time.monotonic() - t0:.1f} s"
+            f"setup (servers, {len(world.users):,} users per database): "
+            f"{time.monotonic() - t0:.1f} s"
         )
+        wait([crowd])  # nothing starts up while the others are measured
         for contender in contenders:
             pin(contender.pid, SERVER_CORE)
         os.sched_setaffinity(0, {LOAD_CORE})
@@ -455,11 +510,234 @@ def run_all(sizes: Sizes, postgres: bool, folder: Path) -> tuple[list[Row], list
         trio = [by_name[n] for n in ("chatcore", "relay-py", "relay-node")]
         rows = scenarios(sizes, world, trio, by_name, folder)
         notes += logged_errors(contenders)
+        measured = True
     finally:
+        pool.shutdown(wait=False)
+        wait([crowd])  # the crowded node is up, or failed, from here on
+        if not measured:
+            stop_crowded_node(crowd)
         for contender in contenders:
             with contextlib.suppress(Exception):
                 contender.stop()
+        if postgres:
+            with contextlib.suppress(Exception):
+                accounts.drop_schema(POSTGRES_URL, schema)
+    try:
+        rows += connections_scenario(sizes, crowd.result(), folder, notes)
+    except Exception as exc:  # the rows measured so far are still worth printing
+        why = (str(exc).strip().splitlines() or [repr(exc)])[0]
+        rows.append(Row(f"c {sizes.connections:,} idle connections", f"not measured: {why}", {}))
+    finally:
+        stop_crowded_node(crowd)
+    if pushes is None:
+        say("p pushes: bench/push_bench.py's measure(), in a process of its own")
+        t0 = time.monotonic()
+        rows += push_rows(measure_pushes(quick))
+        notes.append(
+            f"pushes (bench/push_bench.py: its own servers, on both cores): "
+            f"{time.monotonic() - t0:.0f} s"
+        )
+    else:
+        rows += push_rows(pushes.result())
+        notes.append("--quick: the pushes were measured alongside the other scenarios")
     return rows, notes
+
+
+def raise_file_limit() -> str:
+    """Lift this process's soft limit of open files to its hard limit (servers and the load
+    generator, started later, inherit it); a note saying so."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return f"open files (RLIMIT_NOFILE): {soft:,}, the hard limit, for every process"
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return f"open files (RLIMIT_NOFILE): raised from {soft:,} to the hard limit, {hard:,}"
+
+
+@dataclass
+class CrowdedNode:
+    """A fresh chatcore node (SQLite, as users run it) whose database holds `count` users with
+    a login each; the first `room_size` share a group room."""
+
+    contender: Contender
+    count: int
+    room_size: int
+
+
+def crowded_node(sizes: Sizes, folder: Path, notes: list[str]) -> CrowdedNode:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    count = min(sizes.connections, soft - 1000)  # the server's own files, its databases
+    room_size = min(sizes.connections_room, count)
+    if count < sizes.connections:
+        notes.append(f"c: only {count:,} connections, for the limit of open files ({soft:,})")
+    say(f"setup: c, a fresh chatcore node with {count:,} users")
+    (folder / "chatcore").mkdir(parents=True)
+    storage = {"url": f"sqlite+aiosqlite:///{folder / 'chat.db'}"}
+    server = start_chatcore("chatcore", folder, storage)
+    names = [f"k{i}" for i in range(count)]
+    made = accounts.write_accounts(
+        storage, server.config["auth"], PASSWORD, names, {"room": names[:room_size]}, {}
+    )
+    notes.append(
+        f"c: {count:,} users and their logins written straight into the database in "
+        f"{made.seconds:.1f} s (bench/accounts.py; over REST it would take minutes)"
+    )
+    server.start(timeout=60)
+    contender = Contender(
+        "chatcore",
+        server.ws_url,
+        pid_of(server),
+        made.tokens,
+        made.rooms,
+        server.stop,
+        server.log_path,
+    )
+    pin(contender.pid, SERVER_CORE)
+    return CrowdedNode(contender, count, room_size)
+
+
+def stop_crowded_node(crowd: Future[CrowdedNode]) -> None:
+    if crowd.done() and crowd.exception() is None:
+        with contextlib.suppress(Exception):
+            crowd.result().contender.stop()
+
+
+def connections_scenario(
+    sizes: Sizes, crowd: CrowdedNode, folder: Path, notes: list[str]
+) -> list[Row]:
+    """Many idle authenticated sessions on one node: its memory and the time to hand-shake and
+    authenticate them all, then a fan-out to a room of some of them while the others stay
+    connected."""
+    count, room_size, contender = crowd.count, crowd.room_size, crowd.contender
+    names = list(contender.tokens)  # the room's members first
+    senders = min(sizes.fanout_senders, room_size)
+    scenario = f"c {count:,} idle connections, one node"
+    say(f"{scenario}: handshake + auth of all {count:,}, then a fan-out to {room_size:,} of them")
+    result = load_trial(
+        contender,
+        folder,
+        sizes,
+        senders=[(name, "room") for name in names[:senders]],
+        receivers=names[senders:room_size],
+        expect=room_size,
+        window=sizes.fanout_window,
+        idle=names[room_size:],
+        duration=sizes.seconds * sizes.trials,
+    )
+    notes += logged_errors([contender])
+    results = {"chatcore": [result]}
+    notes.append(
+        f"c: {count:,} connections from 127.0.0.1 to one port take as many ports of the "
+        f"ephemeral range ({ephemeral_ports():,} ports): one source address suffices"
+    )
+
+    def row(scenario: str, metric: str, key: str, target: str = "") -> Row:
+        return summarize(scenario, metric, results, key, baseline=None, target=target, flag=False)
+
+    fanout = f"c fan-out to {room_size:,} of the {count:,}"
+    return [
+        row(scenario, "server RSS MB, all held", "all_rss_mb", "<= 300 MB"),
+        row(scenario, "bytes each (RSS growth / n)", "all_bytes_each"),
+        row(scenario, "handshake + auth of all, s", "all_open_s", "<= 15 s"),
+        row(scenario, "handshake + auth of all, server CPU s", "all_handshake_cpu_s"),
+        summarize(fanout, "deliveries/s", results, "deliveries_per_s", baseline=None),
+        row(fanout, "server CPU µs per delivery", "cpu_us_per_delivery"),
+    ]
+
+
+def ephemeral_ports() -> int:
+    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    return int(high) - int(low) + 1
+
+
+#: Runs in a process of its own, so that push_bench's servers and event loops do not share the
+#: harness's; on every core (the harness itself is pinned to the load generator's).
+PUSH_MEASURE = """
+import json, os, sys
+os.sched_setaffinity(0, range(os.cpu_count()))
+sys.path.insert(0, sys.argv[1])
+import push_bench
+if not hasattr(push_bench, "measure"):
+    print(json.dumps("bench/push_bench.py has no measure()"))
+else:
+    print(json.dumps(push_bench.measure(quick=sys.argv[2] == "quick")))
+"""
+PUSH_KEYS = ("sends_off", "sends_on", "pushes_per_s", "ack_push_p50_ms", "ack_push_p99_ms")
+
+
+def measure_pushes(quick: bool, module_dir: Path = BENCH) -> dict[str, float] | str:
+    """`push_bench.measure(quick)` of `module_dir`: its figures, or why there are none. Its
+    progress (stderr) is passed on as the harness's own."""
+    command = [sys.executable, "-c", PUSH_MEASURE, str(module_dir), "quick" if quick else "full"]
+    killed = threading.Event()
+    last = "no output"
+    with tempfile.TemporaryFile("w+") as stdout:
+        # A session of its own: on a timeout its servers and receiver go with it.
+        process = subprocess.Popen(
+            command, stdout=stdout, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+
+        def kill() -> None:
+            killed.set()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+        timer = threading.Timer(PUSH_TIMEOUT, kill)
+        timer.start()
+        try:
+            assert process.stderr is not None
+            for line in process.stderr:  # until it ends
+                last = line.rstrip() or last
+                say(f"p pushes: {line.rstrip()}")
+            process.wait()
+        finally:
+            timer.cancel()
+        stdout.seek(0)
+        output = stdout.read()
+    if killed.is_set():
+        return f"bench/push_bench.py's measure() took over {PUSH_TIMEOUT} s"
+    if process.returncode != 0:
+        return f"bench/push_bench.py's measure() failed: {last}"
+    try:
+        answer = json.loads(output.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return "bench/push_bench.py's measure() printed no figures"
+    if isinstance(answer, str):
+        return answer
+    missing = [key for key in PUSH_KEYS if not isinstance(answer.get(key), int | float)]
+    if missing:
+        return f"bench/push_bench.py's measure() gave no {', '.join(missing)}"
+    return {key: float(answer[key]) for key in PUSH_KEYS}
+
+
+def push_rows(figures: dict[str, float] | str) -> list[Row]:
+    """The push rows: sends with pushes on against off (one offline member per message, the
+    chat node sending), pushes per second to one webhook receiver, ack -> push latency."""
+    sends = "p sends, pushes on/off, 1 offline member each"
+    rate = "p pushes, one node to one webhook receiver"
+    delay = "p ack -> push at 100 pushes/s"
+    if isinstance(figures, str):
+        return [
+            Row(scenario, f"{metric}: not measured: {figures}", {}, None, target)
+            for scenario, metric, target in (
+                (sends, "sends/s", ">= 0.7x"),
+                (rate, "pushes/s", ">= 3,000"),
+                (delay, "p50 ms", "<= 20 ms"),
+                (delay, "p99 ms", ""),
+            )
+        ]
+    off, on = figures["sends_off"], figures["sends_on"]
+    return [
+        Row(
+            sends,
+            f"sends/s with pushes on (off: {fmt(off)})",
+            {"chatcore": on},
+            on / off if off else None,
+            ">= 0.7x",
+        ),
+        Row(rate, "pushes/s", {"chatcore": figures["pushes_per_s"]}, None, ">= 3,000"),
+        Row(delay, "p50 ms", {"chatcore": figures["ack_push_p50_ms"]}, None, "<= 20 ms"),
+        Row(delay, "p99 ms", {"chatcore": figures["ack_push_p99_ms"]}, None),
+    ]
 
 
 def logged_errors(contenders: list[Contender]) -> list[str]:
@@ -496,15 +774,19 @@ def scenarios(
         )
 
     # (a) 1:1 at saturation
-    sat = interleave(trio, pairs, sizes.trials)
-    rows.append(summarize("a 1:1 saturated", "messages/s", sat, "messages_per_s", target=">= 0.5x"))
+    sat = interleave("a 1:1 saturated", trio, pairs, sizes.trials)
+    rows.append(summarize("a 1:1 saturated", "messages/s", sat, "messages_per_s", target=">= 0.6x"))
 
     # (a) + (c) latency at a fixed rate with idle connections held; their memory and handshakes
-    fixed = interleave(
-        trio, lambda c: pairs(c, sizes.rate, world.members[: sizes.idle]), sizes.trials
+    rate = fixed_rate(rows[-1].values.get("chatcore"), sizes.rate_share)
+    where = (
+        f"a 1:1 at {rate:,} msg/s ({sizes.rate_share:.0%} of chatcore's saturated), "
+        f"{sizes.idle:,} idle"
     )
-    where = f"a 1:1 at {sizes.rate:,} msg/s, {sizes.idle:,} idle"
-    rows.append(summarize(where, "delivery p50 ms", fixed, "delivery_p50_ms", target="<= 1.3x"))
+    fixed = interleave(
+        where, trio, lambda c: pairs(c, rate, world.members[: sizes.idle]), sizes.trials
+    )
+    rows.append(summarize(where, "delivery p50 ms", fixed, "delivery_p50_ms", target="<= 2x"))
     rows.append(
         summarize(where, "delivery p99 ms", fixed, "delivery_p99_ms", target="<= 2x", flag=False)
     )
@@ -548,7 +830,7 @@ def scenarios(
                 window=sizes.fanout_window,
             )
 
-        result = interleave(trio, fan, sizes.trials)
+        result = interleave(f"b fan-out, {n:,} members", trio, fan, sizes.trials)
         rows.append(
             summarize(
                 f"b fan-out, {n:,} members",
@@ -581,14 +863,17 @@ def scenarios(
         )
 
     # (d) durable sends, storage on vs off
+    pg_saturated: float | None = None
     for on, off in (
         ("chatcore", "chatcore-storage-off"),
         ("chatcore-pg", "chatcore-pg-storage-off"),
     ):
         if on not in by_name:
             continue
-        result = interleave([by_name[on], by_name[off]], pairs, sizes.trials)
-        target = ">= 0.8x" if on == "chatcore" else ">= 0.6x"
+        result = interleave(
+            f"d storage on/off ({on})", [by_name[on], by_name[off]], pairs, sizes.trials
+        )
+        target = ">= 0.85x" if on == "chatcore" else ">= 0.6x"
         rows.append(
             summarize(
                 f"d storage on/off ({on})",
@@ -600,19 +885,28 @@ def scenarios(
                 target=target,
             )
         )
+        if on == "chatcore-pg":
+            pg_saturated = rows[-1].values.get(on)
     if "chatcore-pg" in by_name:
-        result = interleave([by_name["chatcore-pg"]], lambda c: pairs(c, sizes.rate), sizes.trials)
-        rows.append(
-            summarize(
-                f"d PostgreSQL at {sizes.rate:,} msg/s",
-                "ack p99 ms",
-                result,
-                "ack_p99_ms",
-                subject="chatcore-pg",
-                baseline=None,
-                target="<= 10 ms",
-            )
+        where = f"d PostgreSQL at {sizes.pg_rate:,} msg/s"
+        result = interleave(
+            where, [by_name["chatcore-pg"]], lambda c: pairs(c, sizes.pg_rate), sizes.trials
         )
+        row = summarize(
+            where,
+            "ack p99 ms",
+            result,
+            "ack_p99_ms",
+            subject="chatcore-pg",
+            baseline=None,
+            target="<= 10 ms",
+        )
+        if pg_saturated and sizes.pg_rate > pg_saturated / 2:
+            row.flags.append(
+                f"{sizes.pg_rate:,} msg/s is over half of chatcore-pg's saturated rate in this "
+                f"run ({pg_saturated:,.0f} msg/s): the p99 includes queueing"
+            )
+        rows.append(row)
 
     # (e) catch-up
     for name in ("chatcore", "chatcore-pg"):
@@ -620,6 +914,7 @@ def scenarios(
             continue
         contender = by_name[name]
         room = contender.rooms["catchup"]
+        say(f"e catch-up ({name}): filling a room with {sizes.catchup:,} messages")
         filled = one_shot(
             {
                 "mode": "fill",
@@ -634,6 +929,7 @@ def scenarios(
             folder,
         )
         assert filled["messages"] == sizes.catchup
+        say(f"e catch-up ({name}): {sizes.trials} catch-ups")
         runs = {
             name: [
                 one_shot(
@@ -658,10 +954,17 @@ def scenarios(
                 "sync_ms",
                 subject=name,
                 baseline=None,
-                target="<= 150 ms",
+                target="<= 100 ms",
             )
         )
     return rows
+
+
+def fixed_rate(saturated: float | None, share: float) -> int:
+    """The fixed-rate run's msg/s: `share` of chatcore's saturated rate, rounded to 100."""
+    if not saturated:
+        raise RuntimeError("chatcore's saturated rate was not measured")
+    return max(100, int(round(saturated * share, -2)))
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -756,9 +1059,12 @@ def main() -> None:
             }
         )
     postgres = not args.no_postgres and reachable(POSTGRES_URL)
+    limit = raise_file_limit()
+    say(limit)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chatcore-bench-") as tmp:
-        rows, notes = run_all(sizes, postgres, Path(tmp))
+        rows, notes = run_all(sizes, postgres, Path(tmp), args.quick)
+    notes.insert(0, limit)
     if not postgres:
         notes.append("PostgreSQL was not used (--no-postgres, or nothing listens on 5432)")
     elapsed = time.monotonic() - started
