@@ -66,8 +66,8 @@ test-latest:
 	.venv-latest/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # chatcore against a bare Python relay and a Node relay, same run, with progress on stderr (the
-# whole run: 4 to 6 minutes, 247 to 332 s measured on a 2-core machine busy with other work;
-# --quick: under a minute). Needs node and taskset, PostgreSQL for its rows. Results land in
+# whole run: about 3.5 minutes on a quiet 2-core machine, 211 s measured; up to 6 when other
+# work shares it; --quick: under a minute). Needs node and taskset, PostgreSQL for its rows. Results land in
 # bench/results/.
 bench: install-test bench-tools
 	$(BIN)/python bench/harness.py $(BENCH_ARGS)

@@ -98,6 +98,7 @@ class Sizes:
     pairs: int = 20  # 1:1 senders, each in its own direct room with its own receiver
     window: int = 8  # incomplete sends per sender at saturation
     rate_share: float = 0.25  # the fixed-rate latency run's rate, a share of the saturated one
+    rate: int | None = None  # that rate given instead (--rate: the same rate for two commits)
     idle: int = 1000  # idle authenticated connections held during it
     pg_rate: int = 2000  # msg/s at which the PostgreSQL ack p99 is taken (its target's rate)
     fanout: tuple[int, ...] = (100, 1000)
@@ -778,11 +779,12 @@ def scenarios(
     rows.append(summarize("a 1:1 saturated", "messages/s", sat, "messages_per_s", target=">= 0.6x"))
 
     # (a) + (c) latency at a fixed rate with idle connections held; their memory and handshakes
-    rate = fixed_rate(rows[-1].values.get("chatcore"), sizes.rate_share)
-    where = (
-        f"a 1:1 at {rate:,} msg/s ({sizes.rate_share:.0%} of chatcore's saturated), "
-        f"{sizes.idle:,} idle"
-    )
+    if sizes.rate:
+        rate, share = sizes.rate, "given with --rate"
+    else:
+        rate = fixed_rate(rows[-1].values.get("chatcore"), sizes.rate_share)
+        share = f"{sizes.rate_share:.0%} of chatcore's saturated"
+    where = f"a 1:1 at {rate:,} msg/s ({share}), {sizes.idle:,} idle"
     fixed = interleave(
         where, trio, lambda c: pairs(c, rate, world.members[: sizes.idle]), sizes.trials
     )
@@ -1047,17 +1049,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="measured seconds per trial")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--rate",
+        type=int,
+        help="msg/s of the fixed-rate 1:1 run (default: a quarter of chatcore's saturated rate "
+        "in the same run); give one to compare two commits at the same rate",
+    )
     parser.add_argument("--output", type=Path, help="where to save the table")
     args = parser.parse_args()
     check_tools()
     sizes = QUICK if args.quick else Sizes()
-    if args.trials or args.seconds:
-        sizes = Sizes(
-            **{
-                **sizes.__dict__,
-                **{k: v for k, v in (("trials", args.trials), ("seconds", args.seconds)) if v},
-            }
-        )
+    given = {"trials": args.trials, "seconds": args.seconds, "rate": args.rate}
+    if any(given.values()):
+        sizes = Sizes(**{**sizes.__dict__, **{k: v for k, v in given.items() if v}})
     postgres = not args.no_postgres and reachable(POSTGRES_URL)
     limit = raise_file_limit()
     say(limit)

@@ -41,10 +41,12 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import URL
 
-from chatcore.errors import ChatError
+from chatcore.errors import ChatError, StartupError
+from chatcore.failures import reason
 from chatcore.loop_thread import LoopThread
 from chatcore.models import Draft, Message, Stored
 from chatcore_sql import messages
+from chatcore_sql.engine import describe
 from chatcore_sql.rows import message as message_row
 from chatcore_sql.settings import SqlStorageSettings
 
@@ -169,15 +171,24 @@ class LoopWriter:
         self, url: URL, settings: SqlStorageSettings, connections: int, readers: int = 2
     ) -> None:
         args = connect_args(url, settings)
+        self._url = url
         self._thread = LoopThread("chatcore-sql-writer")
         self._writers = _Connections(args, connections)
         self._readers = _Connections(args, readers)
         self._started = False
 
     async def start(self) -> None:
+        """Open the connections; a database out of reach, a refused login or a missing
+        database is a one-line StartupError, worded as `engine.reach` words it."""
         await self._thread.start()
         self._started = True
-        await self._thread.call(self._open())
+        try:
+            await self._thread.call(self._open())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self._started = False
+            await self._thread.call(self._abandon())
+            await self._thread.close()
+            raise StartupError(f"cannot connect to {describe(self._url)}: {reason(exc)}") from exc
 
     async def _open(self) -> None:
         await self._writers.open()
@@ -246,6 +257,11 @@ class LoopWriter:
         await self._writers.close()
         await self._readers.close()
 
+    async def _abandon(self) -> None:
+        """After a failed start: close what did open, waiting for nothing else."""
+        await self._writers.close(opened_only=True)
+        await self._readers.close(opened_only=True)
+
 
 def _retryable(exc: asyncpg.PostgresError) -> bool:
     """As `engine.retryable`: a constraint raced (a writer of another node stored the same
@@ -289,11 +305,13 @@ class _Connections:
         assert self._idle is not None, "LoopWriter is not started"
         return _Checkout(self._idle, self._args)
 
-    async def close(self) -> None:
+    async def close(self, *, opened_only: bool = False) -> None:
+        """Close every connection, waiting for those still checked out; `opened_only`: those
+        that are idle now (what a failed `open` made)."""
         idle, self._idle = self._idle, None
         if idle is None:
             return
-        for _ in range(self._size):
+        for _ in range(idle.qsize() if opened_only else self._size):
             conn = await idle.get()  # waits for a job still running to give it back
             if conn is not None:
                 await conn.close()

@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, select, text
@@ -69,7 +69,6 @@ from chatcore_sql.engine import (
     sqlite_path,
     writer,
 )
-from chatcore_sql.loop_writer import LoopWriter
 from chatcore_sql.rows import check_text, i64, new_id, plausible, user_of
 from chatcore_sql.settings import SqlStorageSettings, async_url
 from chatcore_sql.sqlite_writer import (
@@ -79,6 +78,9 @@ from chatcore_sql.sqlite_writer import (
     SqliteWriter,
 )
 from chatcore_sql.tables import user_settings
+
+if TYPE_CHECKING:
+    from chatcore_sql.loop_writer import LoopWriter
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +170,9 @@ class SqlStorage:
             self._sqlite_reader = SqliteReader(self.url, self.settings)
             self._checkpoints = asyncio.create_task(self._checkpoint_often(self._sqlite_reader))
         elif not is_sqlite(self.url):
+            # Imported here: asyncpg comes with the postgres extra, which SQLite users lack.
+            from chatcore_sql.loop_writer import LoopWriter
+
             self._loop_writer = LoopWriter(self.url, self.settings, self.write_lanes)
             await self._loop_writer.start()
         # Reads of several statements that must agree (a room list and its members): one
