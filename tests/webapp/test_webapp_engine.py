@@ -10,6 +10,8 @@ of their own (IndexedDB is per context)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -520,13 +522,17 @@ def test_contacts_invitations_and_presence(webapp_server: ServerProcess, new_pag
     assert [r["id"] for r in pa.evaluate("() => window.__c.rooms()")] == [room["id"]]
 
 
-def test_sends_are_paced_below_the_flood_control(browser: Any, tmp_path: Path) -> None:
-    # A server with its flood control on (a burst of 30, 20 frames a second): 60 queued sends
-    # go out below it, none refused for good, all in order, each once.
-    limits = {"websocket": {"rate_per_second": 20, "rate_burst": 30}}
-    with start_server(tmp_path / "paced", overrides=limits) as server:
-        ann = register_user(server, "eng_ann13")
-        bob = register_user(server, "eng_bob13")
+@contextmanager
+def flood_limited(
+    browser: Any, folder: Path, rate: int, burst: int, suffix: str
+) -> Iterator[tuple[ServerProcess, Any, dict[str, Any], str]]:
+    """A server whose flood control lets `burst` frames through at once, then `rate` a second;
+    Ann and Bob in a direct room; a page with the engine, Ann logged in but not started. Yields
+    the server, the page, Bob and the room; fails when the page threw."""
+    limits = {"websocket": {"rate_per_second": rate, "rate_burst": burst}}
+    with start_server(folder, overrides=limits) as server:
+        ann = register_user(server, f"eng_ann{suffix}")
+        bob = register_user(server, f"eng_bob{suffix}")
         room_id = direct_room(server, ann, bob)
         context = browser.new_context(base_url=server.base_url)
         try:
@@ -534,19 +540,34 @@ def test_sends_are_paced_below_the_flood_control(browser: Any, tmp_path: Path) -
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             open_engine(page)
-            login(page, "eng_ann13")
-            assert page.evaluate("() => window.__c.info.limits.ws_rate_burst") == 30
-            page.evaluate(
-                "async (id) => { for (let i = 1; i <= 60; i++) await __c.send(id, 'p' + i) }",
-                room_id,
-            )
-            until(page, "() => window.__c.outbox().then((o) => o.length === 0)", timeout=30_000)
-            assert not [e for e in events(page, "outbox") if e["entry"]["state"] == "failed"]
-            bodies = [m["body"] for m in server_history(server, bob["access_token"], room_id)]
-            assert bodies == [f"p{i}" for i in range(1, 61)]
+            login(page, f"eng_ann{suffix}", start=False)
+            yield server, page, bob, room_id
             assert not errors
         finally:
             context.close()
+
+
+def send_all(page: Any, room_id: str, prefix: str, count: int) -> None:
+    script = "async ([id, p, n]) => { for (let i = 1; i <= n; i++) await __c.send(id, p + i) }"
+    page.evaluate(script, [room_id, prefix, count])
+
+
+def sent_in_order(server: ServerProcess, page: Any, bob: dict[str, Any], room_id: str) -> list[str]:
+    """Once the outbox is empty: the bodies the server stored in the room, in seq order."""
+    until(page, "() => window.__c.outbox().then((o) => o.length === 0)", timeout=30_000)
+    return [m["body"] for m in server_history(server, bob["access_token"], room_id)]
+
+
+def test_sends_are_paced_below_the_flood_control(browser: Any, tmp_path: Path) -> None:
+    # A server with its flood control on (a burst of 30, 20 frames a second): 60 queued sends
+    # go out below it, none refused for good, all in order, each once.
+    with flood_limited(browser, tmp_path / "paced", 20, 30, "13") as (server, page, bob, room_id):
+        page.evaluate("() => window.__c.start()")
+        wait_state(page, "ready")
+        assert page.evaluate("() => window.__c.info.limits.ws_rate_burst") == 30
+        send_all(page, room_id, "p", 60)
+        assert sent_in_order(server, page, bob, room_id) == [f"p{i}" for i in range(1, 61)]
+        assert not [e for e in events(page, "outbox") if e["entry"]["state"] == "failed"]
 
 
 #: In the page: a client held back as a loaded machine holds it. After the first `sync`, a
@@ -575,33 +596,12 @@ def test_a_send_flood_control_might_refuse_is_never_overtaken(browser: Any, tmp_
     # The interleaving that reorders a room: the server refuses the first send on an empty
     # bucket and reads the next after a refill. A send that might be refused goes alone, so
     # all arrive in the order queued, each once, and one was refused on the way.
-    limits = {"websocket": {"rate_per_second": 2, "rate_burst": 20}}
-    with start_server(tmp_path / "held", overrides=limits) as server:
-        ann = register_user(server, "eng_ann14")
-        bob = register_user(server, "eng_bob14")
-        room_id = direct_room(server, ann, bob)
-        context = browser.new_context(base_url=server.base_url)
-        try:
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            open_engine(page)
-            login(page, "eng_ann14", start=False)
-            page.evaluate(
-                "async (id) => { for (let i = 1; i <= 5; i++) await __c.send(id, 'h' + i) }",
-                room_id,
-            )
-            page.evaluate(HOLD_BACK, [20, 750])
-            page.evaluate("() => window.__c.start()")
-            until(page, "() => window.__c.outbox().then((o) => o.length === 0)", timeout=30_000)
-            bodies = [m["body"] for m in server_history(server, bob["access_token"], room_id)]
-            assert bodies == [f"h{i}" for i in range(1, 6)]
-            writes = [
-                e["entry"]["ref"]
-                for e in events(page, "outbox")
-                if e["entry"]["state"] == "sending"
-            ]
-            assert len(writes) > len(set(writes)), "nothing was refused: the test tested nothing"
-            assert not errors
-        finally:
-            context.close()
+    with flood_limited(browser, tmp_path / "held", 2, 20, "14") as (server, page, bob, room_id):
+        send_all(page, room_id, "h", 5)
+        page.evaluate(HOLD_BACK, [20, 750])
+        page.evaluate("() => window.__c.start()")
+        assert sent_in_order(server, page, bob, room_id) == [f"h{i}" for i in range(1, 6)]
+        writes = [
+            e["entry"]["ref"] for e in events(page, "outbox") if e["entry"]["state"] == "sending"
+        ]
+        assert len(writes) > len(set(writes)), "nothing was refused: the test tested nothing"
