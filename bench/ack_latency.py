@@ -36,14 +36,13 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+import volatile_storage
 from sqlalchemy.engine import make_url
 from websockets.asyncio.client import connect
 
 from chatcore.testing.server import ServerProcess, start_server
 from chatcore.testing.services import postgres_url
 from chatcore.testing.users import TestUser, new_user
-
-BENCH = Path(__file__).resolve().parent
 
 
 async def sender(
@@ -161,10 +160,7 @@ async def run_one(args: argparse.Namespace, storage: dict[str, Any], off: bool) 
         "logging": {"level": "WARNING"},
         **({"storage": storage} if storage else {}),
     }
-    env = {}
-    if off:
-        overrides["plugins"] = ["volatile_storage"]
-        env["PYTHONPATH"] = os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")])
+    env = volatile_storage.load_in(overrides) if off else {}
     with (
         tempfile.TemporaryDirectory() as folder,
         start_server(Path(folder), overrides, env) as server,

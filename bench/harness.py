@@ -61,6 +61,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import accounts
+import volatile_storage
 
 from chatcore.testing.server import ServerProcess, free_port, server_config
 
@@ -225,10 +226,7 @@ def start_chatcore(
         "auth": {"access_token_ttl": 3600, "refresh_token_ttl": 7200},
         "logging": {"level": "WARNING"},
     }
-    env = {}
-    if volatile:
-        overrides["plugins"] = ["volatile_storage"]
-        env["PYTHONPATH"] = os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")])
+    env = volatile_storage.load_in(overrides) if volatile else {}
     folder.mkdir(parents=True, exist_ok=True)
     config = server_config(folder, overrides)
     return ServerProcess(folder / name, config, env)

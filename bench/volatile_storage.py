@@ -11,9 +11,11 @@ Never use it to serve users: a restart forgets every message.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from chatcore.errors import ChatError, ErrorCode
 from chatcore.hookspecs import hookimpl
@@ -25,6 +27,14 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from chatcore.server.app import App
+
+
+def load_in(overrides: dict[str, Any]) -> dict[str, str]:
+    """Make a server of config `overrides` load this plugin: it joins `plugins`, and the
+    environment returned lets the server process import it (bench/ on PYTHONPATH)."""
+    overrides["plugins"] = [*overrides.get("plugins", []), "volatile_storage"]
+    here = str(Path(__file__).resolve().parent)
+    return {"PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
 
 
 class VolatileMessageStorage(SqlStorage):
