@@ -405,6 +405,24 @@ class RateLimitStorage(Protocol):
         a full bucket stays full."""
 
 
+class AdminStorage(Protocol):
+    """Server administration: server admins, disabled and erased users, a user's logins,
+    rooms with their counts, and the audit log."""
+
+
+class ModerationStorage(Protocol):
+    """Room administration: roles in group rooms, topics, mutes, bans and the room log."""
+
+
+class SearchStorage(Protocol):
+    """Full-text search of messages, and reports of abuse."""
+
+
+class RetentionStorage(Protocol):
+    """Retention: per-room settings, deleting old messages, and the lease that lets one node
+    of a cluster run a job at a time."""
+
+
 @runtime_checkable
 class Storage(
     Lifecycle,
@@ -418,6 +436,10 @@ class Storage(
     DeviceStorage,
     PushQueueStorage,
     RateLimitStorage,
+    AdminStorage,
+    ModerationStorage,
+    SearchStorage,
+    RetentionStorage,
     Protocol,
 ):
     """The system of record: every area above, in one backend sharing one database.

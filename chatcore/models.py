@@ -413,3 +413,11 @@ class PushAudience(Model):
 
     rooms: dict[str, Room]
     targets: dict[str, PushTarget]
+
+# --- administration: server admins, logins, audit log --------------------------------------
+
+# --- room administration: roles, mutes, bans, the room log ------------------------------------
+
+# --- reports and search ------------------------------------------------------------------------
+
+# --- retention ---------------------------------------------------------------------------------

@@ -756,3 +756,11 @@ class SqlStorage:
                 await rate_limits.prune(conn, now_ts)
         except Exception:
             log.warning("could not delete full rate-limit buckets", exc_info=True)
+
+    # --- administration: server admins, logins, erasure, audit log ---------------------------
+
+    # --- room administration: roles, mutes, bans, the room log --------------------------------
+
+    # --- reports and search -------------------------------------------------------------------
+
+    # --- retention ------------------------------------------------------------------------------

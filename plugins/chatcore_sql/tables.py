@@ -305,3 +305,11 @@ rate_limits = Table(
     Column("key", String(64), primary_key=True),
     Column("full_ts", BigInteger, nullable=False, index=True),
 )
+
+# --- administration: audit log -----------------------------------------------------------------
+
+# --- room administration: bans, the room log ---------------------------------------------------
+
+# --- reports and search ------------------------------------------------------------------------
+
+# --- retention ---------------------------------------------------------------------------------
