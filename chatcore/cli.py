@@ -37,6 +37,7 @@ from chatcore.settings import (
 )
 
 if TYPE_CHECKING:
+    from chatcore.models import User
     from chatcore.server.app import App
 
 CONFIG_ENV = "CHATCORE_CONFIG"
@@ -269,7 +270,198 @@ async def user_create(
 async def user_list(app: App, limit: int) -> None:
     """List users by username."""
     for u in await app.storage.list_users(limit):
-        click.echo(f"{u.id}  {u.username}  {u.display_name}")
+        marks = (("admin", u.is_admin), ("disabled", u.disabled), ("erased", u.deleted))
+        flags = "".join(f"  {mark}" for mark, on in marks if on)
+        click.echo(f"{u.id}  {u.username}  {u.display_name}{flags}")
+
+
+# --- administration (docs/administration.md): every action audited as the console's -------
+
+
+async def _named_user(app: App, name: str) -> User:
+    """The user of this username (case-insensitive); a one-line error when there is none."""
+    found = await app.storage.get_user_by_username(name)
+    if found is None:
+        raise CommandError(f"no user named {name!r}")
+    return found
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != password:
+        raise CommandError("the two passwords differ; nothing changed")
+    return password
+
+
+@user.command("promote")
+@click.argument("name")
+@with_app()
+async def user_promote(app: App, name: str) -> None:
+    """Make NAME a server admin (the API cannot: only this command)."""
+    from chatcore.server import admin
+
+    found = await admin.set_admin(app, None, (await _named_user(app, name)).id, True)
+    click.echo(f"{found.username} is a server admin")
+
+
+@user.command("demote")
+@click.argument("name")
+@with_app()
+async def user_demote(app: App, name: str) -> None:
+    """Make NAME a plain user again."""
+    from chatcore.server import admin
+
+    found = await admin.set_admin(app, None, (await _named_user(app, name)).id, False)
+    click.echo(f"{found.username} is no longer a server admin")
+
+
+@user.command("disable")
+@click.argument("name")
+@with_app()
+async def user_disable(app: App, name: str) -> None:
+    """End every login of NAME on every node and refuse their logins until enabled."""
+    from chatcore.server import admin
+
+    found = await admin.disable(app, None, (await _named_user(app, name)).id)
+    click.echo(f"{found.username} is disabled; their logins have ended")
+
+
+@user.command("enable")
+@click.argument("name")
+@with_app()
+async def user_enable(app: App, name: str) -> None:
+    """Let a disabled NAME log in again."""
+    from chatcore.server import admin
+
+    found = await admin.enable(app, None, (await _named_user(app, name)).id)
+    click.echo(f"{found.username} is enabled")
+
+
+@user.command("erase")
+@click.argument("name")
+@click.option(
+    "--messages",
+    type=click.Choice(["keep", "remove"]),
+    default="keep",
+    show_default=True,
+    help="Keep their messages (shown from a deleted user) or make each a deleted message.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_app()
+async def user_erase(app: App, name: str, messages: str, yes: bool) -> None:
+    """Erase NAME: their account and personal data, for a data-erasure request. Cannot be
+    undone."""
+    from chatcore.server import admin
+
+    found = await _named_user(app, name)
+    if not yes:
+        kept = "kept" if messages == "keep" else "removed"
+        question = f"Erase {found.username} ({found.id}) for good, their messages {kept}?"
+        if not click.confirm(question, default=False):
+            raise CommandError("nothing erased")
+    erasure = await admin.erase(app, None, found.id, "remove" if messages == "remove" else "keep")
+    click.echo(
+        f"erased {found.id}: left {len(erasure.rooms)} rooms, "
+        f"{len(erasure.removed_messages)} messages removed"
+    )
+
+
+@user.command("reset-password")
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
+)
+@with_app()
+async def user_reset_password(app: App, name: str, password_stdin: bool) -> None:
+    """Set a new password for NAME (asks twice unless --password-stdin). Their logins stay;
+    end them with `chatcore user logins NAME --end-all`."""
+    from chatcore.server import admin
+
+    found = await _named_user(app, name)
+    await admin.reset_password(app, None, found.id, _read_password(password_stdin))
+    click.echo(f"the password of {found.username} is changed")
+
+
+@user.command("logins")
+@click.argument("name")
+@click.option("--end", "end_id", default=None, metavar="ID", help="End this login of NAME.")
+@click.option("--end-all", is_flag=True, help="End every live login of NAME.")
+@with_app()
+async def user_logins(app: App, name: str, end_id: str | None, end_all: bool) -> None:
+    """List NAME's logins (newest first), or end one or all of them on every node."""
+    from chatcore.server import admin
+
+    found = await _named_user(app, name)
+    if end_id is not None and end_all:
+        raise CommandError("use --end ID or --end-all, not both")
+    if end_id is not None or end_all:
+        ended = await admin.end_user_logins(app, None, found.id, end_id)
+        click.echo(f"ended {len(ended)} logins of {found.username}")
+        return
+    for login in await app.storage.user_logins(found.id, admin.LOGINS_MAX):
+        state = "live" if login.ended_ts is None else f"ended {_when(login.ended_ts)}"
+        click.echo(
+            f"{login.id}  started {_when(login.created_ts)}  "
+            f"last used {_when(login.last_used_ts)}  {state}"
+        )
+
+
+def _when(ts: int) -> str:
+    """A time in ms as the console shows it: UTC, to the second."""
+    import datetime
+
+    moment = datetime.datetime.fromtimestamp(ts / 1000, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@click.command("audit")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 200))
+@click.option("--before", default=None, metavar="ID", help="Only entries older than this one.")
+@with_app()
+async def audit_list(app: App, limit: int, before: str | None) -> None:
+    """List the audit log, newest first: id, time, who, action, target, details."""
+    import orjson
+
+    from chatcore.server import audit
+
+    entries, _ = await audit.page(app, limit, before)
+    for entry in entries:
+        actor = entry.actor_id or "console"
+        room = f"  room {entry.room_id}" if entry.room_id else ""
+        details = orjson.dumps(entry.details).decode()
+        click.echo(
+            f"{entry.id}  {_when(entry.ts)}  {actor}  {entry.action}  "
+            f"{entry.target_kind} {entry.target_id}{room}  {details}"
+        )
+
+
+@click.group()
+def retention() -> None:
+    """Message retention (docs/protocol.md, Retention)."""
+
+
+@retention.command("run")
+@click.option(
+    "--now-ms",
+    type=click.IntRange(0),
+    default=None,
+    hidden=True,
+    help="Run as if it were this Unix time in ms (tests: no waiting for days).",
+)
+@with_app()
+async def retention_run(app: App, now_ms: int | None) -> None:
+    """Run one retention pass now (unless another node is running one)."""
+    from chatcore.server.retention import run_pass
+
+    report = await run_pass(app, now_ts=now_ms)
+    if not report.ran:
+        raise CommandError("another node is running the retention job now; try again later")
+    click.echo(
+        f"deleted {report.messages} messages in {report.rooms} rooms, {report.media} media "
+        f"({report.blobs} stored files)"
+    )
 
 
 def build_cli(config_path: str | None) -> click.Group:
@@ -279,7 +471,7 @@ def build_cli(config_path: str | None) -> click.Group:
     root = RootGroup(
         "chatcore",
         help="chatcore: a plugin-based chat server and client.",
-        commands=[serve, check_config, list_plugins, user, client_group],
+        commands=[serve, check_config, list_plugins, user, audit_list, retention, client_group],
     )
     root = click.version_option(chatcore.__version__, prog_name="chatcore")(root)
     call_all_sync(_plugin_host(config_path).hook.chatcore_register_commands, cli=root)

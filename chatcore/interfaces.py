@@ -15,23 +15,36 @@ from typing import Any, Protocol, runtime_checkable
 
 from chatcore.errors import ChatError
 from chatcore.models import (
+    AdminRoom,
+    AdminUser,
+    AuditEntry,
     BlockChange,
     ClaimedPush,
     Contact,
     Credentials,
     Device,
     Draft,
+    Erasure,
     Identity,
     Invitation,
     InvitationStatus,
+    LoginInfo,
     Media,
     MediaPolicy,
     Message,
+    PurgedMedia,
+    PurgedMessages,
     PushAudience,
     PushResult,
     QueuedPush,
     RefreshOutcome,
+    Report,
+    ReportStatus,
     Room,
+    RoomBan,
+    RoomLogDraft,
+    RoomLogEntry,
+    RoomRole,
     RoomView,
     Sticker,
     StickerPack,
@@ -188,7 +201,9 @@ class MessageStorage(Protocol):
         other, the error of `chatcore.server.contacts.block_refusal` for the sender (`forbidden`:
         the
         blocker reads of their block, the blocked user only that the other does not accept
-        it); a `reply_to` that is not a message of the room answers `ChatError(bad_request)`;
+        it); a sender muted in the room at the draft's time (`muted_until_ts > ts`: see
+        `ModerationStorage`) answers `chatcore.server.moderation.muted_refusal` (`forbidden`);
+        a `reply_to` that is not a message of the room answers `ChatError(bad_request)`;
         otherwise the message gets the room's next seq (allocated inside this transaction: no
         gaps, no reuse, also with concurrent writers on other nodes) and `created=True`. An
         error for one draft writes nothing for it and does not affect the others. When this
@@ -363,7 +378,8 @@ class MediaStorage(Protocol):
     async def media_shared_with(self, media_id: str, user_id: str) -> bool:
         """True when the media is readable by `user_id` for a reason other than having uploaded
         it: it is the media of a non-deleted `media` message in a room the user belongs to, the
-        image of a sticker, or the avatar of a user (profiles are public)."""
+        image of a sticker, the avatar of a user (profiles are public), or the avatar of a
+        group room the user belongs to."""
 
 
 class StickerStorage(Protocol):
@@ -407,20 +423,256 @@ class RateLimitStorage(Protocol):
 
 class AdminStorage(Protocol):
     """Server administration: server admins, disabled and erased users, a user's logins,
-    rooms with their counts, and the audit log."""
+    rooms with their counts, and the audit log.
+
+    A user's `is_admin`, `disabled` and `deleted` are read with the user (`get_user`,
+    `get_credentials`). `create_login`, and a `rotate_refresh_token` that answers "ok", set
+    the user's last seen time (`AdminUser.last_seen_ts`) to their `now_ts`; `create_login`
+    refuses a disabled or erased user (ChatError forbidden), also against a concurrent
+    `disable_user` on another node. An erased user stays as a tombstone (`deleted`, display
+    name "Deleted user", no username: their username is free again) so that their messages
+    keep a sender; only `get_tombstone` reads it: to every other method (`get_user`,
+    `search_users`, `get_user_by_username`, `get_credentials`, a group's members) it is no user.
+    """
+
+    async def get_tombstone(self, user_id: str) -> User | None:
+        """The tombstone of an erased user (`deleted` True); None for any other id."""
+
+    async def set_admin(self, user_id: str, is_admin: bool) -> User | None:
+        """Make the user a server admin or not; the user, or None when there is no such user
+        (an erased user counts as none)."""
+
+    async def disable_user(self, user_id: str, now_ts: int) -> list[str] | None:
+        """Disable the account and end every live login of it, in one transaction: the ids of
+        the logins ended (to announce), or None when there is no such user. Disabling twice
+        keeps the first time and ends what was started in between (nothing can be)."""
+
+    async def enable_user(self, user_id: str) -> User | None:
+        """Enable a disabled account (its ended logins stay ended); None when no such user."""
+
+    async def user_logins(self, user_id: str, limit: int) -> list[LoginInfo]:
+        """The user's logins, newest first (live and ended); at most `limit`."""
+
+    async def end_user_logins(
+        self, user_id: str, login_id: str | None, now_ts: int
+    ) -> list[str]:
+        """End the live login `login_id` of this user, or every live login of theirs (None):
+        the ids ended by this call (a login of another user, or one ended already, is not)."""
+
+    async def admin_users(self, query: str, limit: int, offset: int) -> list[AdminUser]:
+        """Users with their state and counts, ordered by username; with `query`, those whose
+        username or display name starts with it (case-insensitively). Erased users are left
+        out."""
+
+    async def admin_user(self, user_id: str) -> AdminUser | None:
+        """One user as `admin_users` shows them; None when no such user or erased."""
+
+    async def admin_rooms(self, limit: int, offset: int) -> list[AdminRoom]:
+        """Rooms with member and message counts, newest first (created_ts, then id)."""
+
+    async def shutdown_room(self, room_id: str) -> list[str] | None:
+        """Remove every member of the room in one transaction, leaving it without owner and
+        (a direct room) no longer the pair's direct room: the ids removed, or None when there
+        is no such room. Its messages stay stored."""
+
+    async def erase_user(self, user_id: str, remove_messages: bool, now_ts: int) -> Erasure | None:
+        """Erase a user in one transaction (the answer to a data-erasure request): the row
+        becomes a tombstone (no username, "Deleted user", no avatar, no password, not admin,
+        disabled); their settings, contacts, invitations, blocks (both ways), push devices and
+        their queued pushes, and refresh tokens are deleted; live logins ended; memberships
+        removed (ownership passes on as when leaving). With `remove_messages` every message they
+        sent becomes a deleted one (body "", no media or sticker, `deleted`, seq kept) updated
+        at `now_ts`. None when there is no such user (or erased already)."""
+
+    async def add_audit_entry(
+        self,
+        ts: int,
+        actor_id: str | None,
+        action: str,
+        target_kind: str,
+        target_id: str,
+        room_id: str | None,
+        details: Mapping[str, Any],
+    ) -> AuditEntry:
+        """Append one entry to the audit log; its id orders the log (a later entry, a
+        greater id, also between nodes as far as their commits are ordered)."""
+
+    async def audit_entries(
+        self,
+        limit: int,
+        before: str | None = None,
+        target_kind: str | None = None,
+        target_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Audit entries newest first; `before`: only entries older than the entry of that id
+        (the paging cursor; one that is not an id of this storage gives []); with `target_kind`
+        and `target_id`, only the entries about that target."""
 
 
 class ModerationStorage(Protocol):
-    """Room administration: roles in group rooms, topics, mutes, bans and the room log."""
+    """Room administration: roles in group rooms, topics, mutes, bans and the room log.
+
+    Roles exist in group rooms only: each member is "owner" (exactly one while the room has
+    members, the room's `owner_id`), "admin" or "member" (`Room.admin_ids` lists the admins);
+    both members of a direct room are "member". Who may change what is decided by
+    `chatcore.server.moderation`; storage keeps the roles consistent. A mute is a time until
+    which `store_messages` refuses the member's drafts (`forbidden`, checked where membership
+    is, in the batch's transaction). A ban keeps a user out of a group room; the server refuses
+    adds of a banned user. The room log is a room's administrative history, apart from its
+    messages: entries ordered by id (compared as integers; ids only grow).
+    """
+
+    async def update_room(self, room_id: str, changes: Mapping[str, str | None]) -> Room | None:
+        """Change `name`, `topic` and/or `avatar_media_id` of a group room (None clears a
+        topic or an avatar); keys absent from `changes` stay. The room after the change; None
+        when there is no such group room."""
+
+    async def set_member_role(self, room_id: str, user_id: str, role: RoomRole) -> Room | None:
+        """Make a member of a group room an "admin" or a "member"; the room after the change.
+        None when the user is not a member, is the owner (ownership moves only by
+        `transfer_ownership`), or `role` is "owner"."""
+
+    async def transfer_ownership(self, room_id: str, new_owner_id: str) -> Room | None:
+        """In one transaction: the member `new_owner_id` becomes the owner and the owner before
+        becomes an admin. The room after the change (unchanged when `new_owner_id` owns it
+        already); None when they are not a member of this group room."""
+
+    async def set_muted_until(self, room_id: str, user_id: str, until_ts: int | None) -> bool:
+        """Mute a member until `until_ts` (None: unmute). False when they are not a member."""
+
+    async def muted_until(self, room_id: str, user_id: str) -> int | None:
+        """Until when a member is muted as stored (that time may be past); None when not
+        muted or not a member."""
+
+    async def ban_member(self, ban: RoomBan) -> tuple[Room, bool] | None:
+        """In one transaction: store the ban (replacing the user's ban in this room, if any)
+        and remove the user from the room when they are a member (the owner is never banned:
+        callers check). The room after it and True when the user was a member; None when
+        there is no such group room."""
+
+    async def unban(self, room_id: str, user_id: str) -> bool:
+        """Lift a ban; True when there was one."""
+
+    async def get_ban(self, room_id: str, user_id: str) -> RoomBan | None: ...
+
+    async def list_bans(self, room_id: str) -> list[RoomBan]:
+        """The room's bans, newest first (ts, then user id, descending)."""
+
+    async def append_room_log(self, entry: RoomLogDraft) -> RoomLogEntry:
+        """Store an entry of the room's log (the room must exist); return it with its id,
+        greater than the id of every entry stored before it."""
+
+    async def room_log(
+        self, room_id: str, before_id: str | None, limit: int
+    ) -> list[RoomLogEntry]:
+        """The room's entries with an id below `before_id` (None: the newest), newest first,
+        at most `limit`. An id that cannot be one (not an integer) answers []."""
 
 
 class SearchStorage(Protocol):
-    """Full-text search of messages, and reports of abuse."""
+    """Full-text search of messages, and reports of abuse.
+
+    Search reads words: runs of letters and digits (`chatcore.server.search.words`), anything
+    else in a query separates them and is never query syntax, so no text a caller gives makes
+    a search fail. A message matches when every word of the query is a word of its body, case
+    aside (accents count), the last word also as the start of a word ("hel" finds "hello"). The
+    index follows every change of a message, whoever writes it: an edit's old words stop
+    matching and its new ones match, a deleted or removed message never matches.
+    """
+
+    async def search_messages(
+        self,
+        user_id: str,
+        query: str,
+        room_id: str | None = None,
+        before: tuple[int, str] | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Message], bool]:
+        """Messages matching `query` in the rooms `user_id` is a member of now (only
+        `room_id`, when given: nothing when the user is not its member), newest first by
+        (`ts`, `id`), and whether more match after them. `before` is the (`ts`, `id`) of the
+        last message of the previous page: the page starts below it. A query without a word,
+        or a `limit` under 1, finds nothing."""
+
+    async def create_report(self, report: Report) -> tuple[Report, bool]:
+        """Store a new open report, True; or, when the same reporter has an open report of
+        the same message, that one unchanged, False (also against a concurrent report on
+        another node). A resolved report does not count: reporting again opens a new one."""
+
+    async def get_report(self, report_id: str) -> Report | None:
+        """The report, or None when there is no such report."""
+
+    async def list_reports(
+        self,
+        status: ReportStatus | None = None,
+        before: tuple[int, str] | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Report], bool]:
+        """Reports of `status` (every status: None), newest first by (`ts`, `id`), and
+        whether more exist after them; `before` as for `search_messages`."""
+
+    async def resolve_report(
+        self, report_id: str, resolver_id: str, note: str | None, now_ts: int
+    ) -> tuple[Report, bool] | None:
+        """Resolve an open report (by `resolver_id`, with `note`): the report and True. A
+        report resolved already is left as it is: it and False. None: no such report."""
+
+    async def erase_from_reports(self, user_id: str) -> int:
+        """The reports' part of erasing a user (a data-erasure request): the copies reports
+        keep of the messages the user sent lose their content (`body` "", no media or
+        sticker, `deleted` true) and the reasons of the reports the user filed become "";
+        the reports themselves stay, as the record of what admins did. The number of reports
+        changed (a report both by and about the user counts twice)."""
 
 
 class RetentionStorage(Protocol):
     """Retention: per-room settings, deleting old messages, and the lease that lets one node
-    of a cluster run a job at a time."""
+    of a cluster run a job at a time.
+
+    A room's setting is a number of days (1 to 36500) or None: the server's default
+    (`[retention] default_days`) applies. Retention deletes rows: a room keeps a contiguous
+    range of seqs ending at its last seq (history and catch-up read what remains), and the
+    room's `last_seq` never moves back, so seqs are never reused.
+    """
+
+    async def get_room_retention(self, room_id: str) -> int | None:
+        """The room's own retention in days, or None (none set, or no such room)."""
+
+    async def set_room_retention(self, room_id: str, days: int | None, now_ts: int) -> None:
+        """Set the room's own retention (None: back to the server's default)."""
+
+    async def retention_rooms(
+        self, after_id: str, limit: int, *, every_room: bool
+    ) -> list[tuple[str, int | None]]:
+        """A page of rooms, by id above `after_id` ("" for the first page), at most `limit`,
+        each with its own retention (None: the default). `every_room` False: only the rooms
+        with a setting of their own (when the default keeps everything)."""
+
+    async def first_seq(self, room_id: str) -> int:
+        """The lowest seq the room still holds; its last seq + 1 when it holds none (0 for a
+        room that does not exist)."""
+
+    async def purge_messages(self, room_id: str, before_ts: int, limit: int) -> PurgedMessages:
+        """Delete, in one transaction, the room's oldest messages in seq order, at most
+        `limit`, stopping at the first one with `ts >= before_ts`: what remains is always the
+        newest part of the room (a message a little older than one before it waits for the
+        next pass). Fewer than `limit` deleted: nothing older is left."""
+
+    async def purge_media(
+        self, before_ts: int, limit: int, only: Sequence[str] | None = None
+    ) -> PurgedMedia:
+        """Delete, in one transaction, up to `limit` media rows created before `before_ts`
+        that nothing uses: no message, no user's or room's avatar, no sticker (given `only`,
+        among those ids alone). Fewer than `limit` deleted: none is left."""
+
+    async def claim_lease(self, name: str, holder: str, now_ts: int, lease_ms: int) -> bool:
+        """Take or renew the lease `name` for `holder` until `now_ts + lease_ms`, and answer
+        True, when it is free, expired (`until_ts <= now_ts`) or the holder's own; else
+        change nothing and answer False. Of concurrent claims, also from several nodes, at
+        most one holder wins a free lease."""
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up when the holder has it (another node may take it at once)."""
 
 
 @runtime_checkable

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 
 class Model(BaseModel):
@@ -26,6 +27,22 @@ class User(Model):
     username: str
     display_name: str
     avatar_media_id: str | None = None
+    # The account's state (docs/protocol.md, Administration), never on the wire (nor in the
+    # OpenAPI document): a server admin; disabled; erased (`deleted`: the row is a tombstone,
+    # whose wire is that of `DELETED_USER`). `GET /me` adds the caller's own `is_admin`.
+    is_admin: SkipJsonSchema[bool] = Field(default=False, exclude=True)
+    disabled: SkipJsonSchema[bool] = Field(default=False, exclude=True)
+    deleted: SkipJsonSchema[bool] = Field(default=False, exclude=True)
+
+    def wire(self) -> dict[str, Any]:
+        if self.deleted:
+            # The contract's User keeps its fields: no username any more, the name of a tombstone.
+            return {"id": self.id, "username": "", "display_name": DELETED_USER, "deleted": True}
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+#: The display name of an erased user (their tombstone's).
+DELETED_USER = "Deleted user"
 
 
 class Credentials(Model):
@@ -69,6 +86,7 @@ class RefreshOutcome(Model):
 
 MessageKind = Literal["text", "media", "sticker", "system"]
 RoomKind = Literal["direct", "group"]
+RoomRole = Literal["owner", "admin", "member"]
 
 
 class Draft(Model):
@@ -152,10 +170,16 @@ class Room(Model):
     last_seq: int = 0
     created_ts: int
     last_ts: int
+    #: Room administration (docs/protocol.md, Room administration): a group's topic, its
+    #: avatar (a media id), and its admins (members with the role "admin", in member order;
+    #: the owner is `owner_id`). A direct room has none of them.
+    topic: str | None = None
+    avatar_media_id: str | None = None
+    admin_ids: tuple[str, ...] = ()
 
     def wire(self) -> dict[str, Any]:
         # name and owner_id are null for a direct room: the contract shows them, so keep them.
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "kind": self.kind,
             "name": self.name,
@@ -164,6 +188,22 @@ class Room(Model):
             "last_seq": self.last_seq,
             "created_ts": self.created_ts,
         }
+        if self.kind == "group":  # a direct room has no roles
+            data["admin_ids"] = list(self.admin_ids)
+        if self.topic is not None:
+            data["topic"] = self.topic
+        if self.avatar_media_id is not None:
+            data["avatar_media_id"] = self.avatar_media_id
+        return data
+
+    def role_of(self, user_id: str) -> RoomRole | None:
+        """The user's role here: "owner", "admin" or "member" (every member of a direct room
+        is a "member"); None for a non-member."""
+        if user_id not in self.member_ids:
+            return None
+        if user_id == self.owner_id:
+            return "owner"
+        return "admin" if user_id in self.admin_ids else "member"
 
 
 class RoomView(Model):
@@ -416,8 +456,174 @@ class PushAudience(Model):
 
 # --- administration: server admins, logins, audit log --------------------------------------
 
+
+class LoginInfo(Model):
+    """One login (token family) of a user, as an admin sees it: when it started, when a
+    refresh token of it was last used (its start when never), when it ended (None: live)."""
+
+    id: str
+    created_ts: int
+    last_used_ts: int
+    ended_ts: int | None = None
+
+
+class AdminUser(Model):
+    """A user as the admin's list shows them: the account's state and counts.
+
+    `last_seen_ts`: their last login or token refresh (None: never). `rooms`: rooms they are
+    a member of; `messages`: messages they sent (deleted ones included); `logins`: live logins.
+    """
+
+    user: User
+    is_admin: bool
+    disabled: bool
+    created_ts: int
+    last_seen_ts: int | None = None
+    rooms: int = 0
+    messages: int = 0
+    logins: int = 0
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            **self.user.wire(),
+            "is_admin": self.is_admin,
+            "disabled": self.disabled,
+            "created_ts": self.created_ts,
+            "last_seen_ts": self.last_seen_ts,
+            "counts": {"rooms": self.rooms, "messages": self.messages, "logins": self.logins},
+        }
+
+
+class AdminRoom(Model):
+    """A room as the admin's list shows it: the room with its member and message counts
+    (`messages`: the room's seq, so deleted messages count)."""
+
+    room: Room
+    members: int
+    messages: int
+
+    def wire(self) -> dict[str, Any]:
+        data = self.room.wire()
+        del data["member_ids"]  # a count is what the list is for; GET /rooms/{id} has the ids
+        data["counts"] = {"members": self.members, "messages": self.messages}
+        return data
+
+
+class Erasure(Model):
+    """What `AdminStorage.erase_user` changed, so the service can tell the people concerned:
+    the rooms the user left (each as it is now), the logins it ended, the messages it emptied
+    (each now deleted, for `message_updated`), and the contacts and blockers it removed."""
+
+    rooms: tuple[Room, ...] = ()
+    ended_logins: tuple[str, ...] = ()
+    removed_messages: tuple[Message, ...] = ()
+    contact_ids: tuple[str, ...] = ()
+    avatar_media_id: str | None = None
+
+
+class AuditEntry(Model):
+    """One entry of the audit log: who (`actor_id`, None for the console or a background
+    job) did what (`action`, dotted: `user.disable`) to what (`target_kind`, `target_id`,
+    `room_id` when it happened in a room), when (`ts`), with `details` (a JSON object)."""
+
+    id: str
+    ts: int
+    actor_id: str | None = None
+    action: str
+    target_kind: str
+    target_id: str
+    room_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
 # --- room administration: roles, mutes, bans, the room log ------------------------------------
+
+
+class RoomBan(Model):
+    """A user kept out of a group room (docs/protocol.md, Room administration). `by` is who
+    banned them (None: the console)."""
+
+    room_id: str
+    user_id: str
+    by: str | None = None
+    reason: str | None = None
+    ts: int
+
+
+class RoomLogDraft(Model):
+    """A room-log entry to store: who (`actor_id`, None: the console or a background job) did
+    what (`action`, e.g. "member.ban") to what (`target_id`: a user or a message), with the
+    action's `details` (a JSON object)."""
+
+    room_id: str
+    ts: int
+    actor_id: str | None
+    action: str
+    target_id: str | None = None
+    details: dict[str, Any] = {}
+
+
+class RoomLogEntry(RoomLogDraft):
+    """A stored room-log entry. Its `id` orders a room's log (a later entry has a greater id
+    when both are compared as integers); on the wire it is a string, like every id."""
+
+    id: str
+
+    def wire(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "room_id": self.room_id,
+            "ts": self.ts,
+            "actor_id": self.actor_id,
+            "action": self.action,
+        }
+        if self.target_id is not None:
+            data["target_id"] = self.target_id
+        data["details"] = self.details
+        return data
 
 # --- reports and search ------------------------------------------------------------------------
 
+ReportStatus = Literal["open", "resolved"]
+
+
+class Report(Model):
+    """A report of abuse: a member reported a message of their room (docs/protocol.md, Reports).
+
+    `message` is the message as it was when reported, whatever happened to it since. A
+    resolved report has `resolved_by` (the admin), `resolved_ts` and maybe a `note`.
+    """
+
+    id: str
+    room_id: str
+    message_id: str
+    reporter_id: str
+    reason: str
+    ts: int
+    message: Message
+    status: ReportStatus = "open"
+    resolved_by: str | None = None
+    resolved_ts: int | None = None
+    note: str | None = None
+
+
 # --- retention ---------------------------------------------------------------------------------
+
+
+class PurgedMessages(Model):
+    """What one `RetentionStorage.purge_messages` call deleted: how many messages, and the
+    media they named (candidates for `purge_media`: others may still use them)."""
+
+    count: int
+    media_ids: tuple[str, ...] = ()
+
+
+class PurgedMedia(Model):
+    """What one `RetentionStorage.purge_media` call deleted: how many media rows, and the
+    contents (sha256) no media row names any more, whose bytes may leave the media store."""
+
+    count: int
+    unused_sha256: tuple[str, ...] = ()

@@ -318,6 +318,31 @@ class PushSettings(Section):
     )
 
 
+class RetentionSettings(Section):
+    """`[retention]`: how long messages are kept (docs/protocol.md, Retention)."""
+
+    default_days: int = Field(
+        0,
+        ge=0,
+        le=36500,
+        description="Messages older than this many days are deleted, in every room without a "
+        "setting of its own; 0 keeps them forever.",
+    )
+    interval_seconds: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="How often the retention job runs (on one node of a cluster at a time).",
+    )
+    batch_size: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Messages (or media) deleted per transaction: each batch is one short "
+        "transaction, so sends are never held up for long.",
+    )
+
+
 #: Sections every config has a model for, whatever plugins are loaded.
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "server": ServerSettings,
@@ -331,6 +356,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "media_cache": MediaCacheSettings,
     "presence": PresenceSettings,
     "push": PushSettings,
+    "retention": RetentionSettings,
 }
 
 #: The core's sections only one role reads: a config (or the environment) giving one of the
@@ -338,7 +364,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
 #: (`[limits]`, `[logging]`) are both roles'. Plugins' sections need no entry: a plugin of the
 #: other role is not loaded, so its section is an unknown key.
 ROLE_SECTIONS: dict[Role, tuple[str, ...]] = {
-    "server": ("server", "storage", "broker", "media", "presence", "push"),
+    "server": ("server", "storage", "broker", "media", "presence", "push", "retention"),
     "client": ("client", "device_store", "media_cache"),
 }
 
@@ -383,6 +409,7 @@ class Settings(_EnvOverFile):
     media_cache: MediaCacheSettings = Field(default_factory=MediaCacheSettings)
     presence: PresenceSettings = Field(default_factory=PresenceSettings)
     push: PushSettings = Field(default_factory=PushSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     _advice: tuple[str, ...] = PrivateAttr(default=())
 

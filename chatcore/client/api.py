@@ -46,6 +46,7 @@ from chatcore.client.models import (
     MessagePage,
     PushDevice,
     Room,
+    SearchPage,
     ServerInfo,
     StickerPack,
     Tokens,
@@ -351,6 +352,24 @@ class Api:
 
     async def mark_read(self, room_id: str, seq: int) -> None:
         await self._call("POST", f"/rooms/{_id(room_id)}/read", json={"seq": seq})
+
+    async def search_messages(
+        self, q: str, *, room_id: str | None = None, before: str | None = None, limit: int = 20
+    ) -> SearchPage:
+        """Messages of the caller's rooms (or of `room_id`) with every word of `q`, newest
+        first; `before` is the `next` of the previous page."""
+        params: dict[str, str | int] = {"q": q, "limit": limit}
+        if room_id is not None:
+            params["room_id"] = room_id
+        if before is not None:
+            params["before"] = before
+        return _parse(SearchPage, await self._call("GET", "/search/messages", params=params))
+
+    async def report_message(self, room_id: str, message_id: str, reason: str) -> dict[str, Any]:
+        """Report a message to the server's admins: the report (a new one, or the caller's
+        open report of this message)."""
+        path = f"/rooms/{_id(room_id)}/messages/{_id(message_id)}/report"
+        return _object(_field(await self._call("POST", path, json={"reason": reason}), "report"))
 
     # --- media and stickers ----------------------------------------------------------------
 

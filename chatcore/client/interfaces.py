@@ -85,6 +85,11 @@ class DeviceStore(Protocol):
         local echo becomes the stored message). Each room's cursor (`synced_seq`) advances
         over the seqs now stored without a gap, in the same transaction."""
 
+    async def skip_deleted(self, room_id: str, first_seq: int) -> int:
+        """The server no longer has the room's messages below `first_seq` (retention deleted
+        them): move the room's cursor up to `first_seq - 1` when it is lower, then over the
+        seqs stored without a gap from there, in one transaction; return the cursor."""
+
     async def update_message(self, message: Message) -> bool:
         """Replace a stored message (an edit or a deletion) by (room_id, seq); False when it
         is not stored (it will come with the next catch-up)."""

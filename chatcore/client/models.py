@@ -97,6 +97,15 @@ class MessagePage(Model):
     has_more: bool
 
 
+class SearchPage(Model):
+    """`GET /search/messages`: matching messages, newest first; `next` (when `has_more`) is
+    the `before` of the next page."""
+
+    messages: tuple[Message, ...]
+    has_more: bool
+    next: str | None = None
+
+
 class Media(Model):
     """An uploaded file (`POST /media`); `url` is signed and short-lived."""
 

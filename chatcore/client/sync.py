@@ -8,7 +8,8 @@ lacks are caught up from 0 by the server). Every `message` frame between the `sy
 between loses nothing (the cursors did not move) and stores nothing twice (messages are keyed
 by room and seq). `message_updated` frames before `synced` (edits and deletions made since
 `since_ts`) update the stored messages at once. Rooms in `has_more` get another `sync` from
-their new cursors, until none is left.
+their new cursors, until none is left. A room whose oldest messages the server deleted
+(retention) is named in `synced`'s `first_seq`: its cursor first jumps the deleted seqs.
 
 Until the round is complete, live messages and acks wait too, and are committed with the batch
 that reaches them: an ack may come long before the catch-up of the seqs below it, and each
@@ -123,6 +124,7 @@ class CatchUp:
             return False  # not the answer to this connection's sync
         self._ref = None
         self._refusals = 0
+        await self._skip_deleted(frame.get("first_seq"))
         has_more = frame.get("has_more")
         more = {r for r, v in has_more.items() if v} if isinstance(has_more, dict) else set()
         if more:
@@ -143,6 +145,15 @@ class CatchUp:
             since = self._round_started_ts - SINCE_MARGIN_MS
             await self.store.patch_settings({ENGINE_SETTINGS_KEY: {"sync_since_ts": since}})
         return True
+
+    async def _skip_deleted(self, first_seq: object) -> None:
+        """Rooms whose catch-up started above deleted seqs (retention): their cursors jump
+        those, or they would wait forever for messages that are gone."""
+        if not isinstance(first_seq, dict):
+            return
+        for room_id, seq in first_seq.items():
+            if isinstance(room_id, str) and isinstance(seq, int) and not isinstance(seq, bool):
+                await self.store.skip_deleted(room_id, seq)
 
     async def _commit(self, keep: Callable[[Message], bool]) -> None:
         """Store the held messages but those `keep` says wait, each room's in seq order."""

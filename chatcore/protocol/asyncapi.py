@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, TypeAdapter
 
 import chatcore
-from chatcore.models import Message, User
+from chatcore.models import Message, RoomLogEntry, User
 from chatcore.protocol.frames import CLIENT_FRAMES
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ def server_events() -> dict[str, dict[str, Any]]:
             ref=STR,
             rooms=SEQS,
             has_more={"type": "object", "additionalProperties": {"type": "boolean"}},
+            first_seq=SEQS,
         ),
         "typing": _obj(
             ["type", "room_id", "user_id", "active"],
@@ -93,6 +94,12 @@ def server_events() -> dict[str, dict[str, Any]]:
             status={"enum": ["online", "offline"]},
         ),
         "room": _obj(["type", "room"], type={"const": "room"}, room={"type": "object"}),
+        # Room administration: one change to a room, as its log keeps it (docs/protocol.md).
+        "room_log": _obj(
+            ["type", "entry"],
+            type={"const": "room_log"},
+            entry={"$ref": "#/components/schemas/RoomLogEntry"},
+        ),
         "contact": _obj(
             ["type", "event"],
             type={"const": "contact"},
@@ -115,6 +122,7 @@ def server_events() -> dict[str, dict[str, Any]]:
 def document(app: App) -> dict[str, Any]:
     """The AsyncAPI 3.0 document for this node's WebSocket server."""
     schemas: dict[str, Any] = {"User": _schema(User), "Message": _schema(Message)}
+    schemas["RoomLogEntry"] = _schema(RoomLogEntry)
     messages: dict[str, Any] = {}
     for name, model in CLIENT_FRAMES.items():
         schema = _schema(model)

@@ -25,12 +25,14 @@ from chatcore.errors import StartupError
 from chatcore.failures import one_line
 from chatcore.hooks import call_all, call_first, call_observers
 from chatcore.interfaces import AuthBackend, Broker, Storage, Transport
+from chatcore.metrics import core_metrics
 from chatcore.models import User
 from chatcore.plugins import PluginHost
 from chatcore.server.backend_urls import unserved_urls
 from chatcore.server.messages import publish_new
 from chatcore.server.push.dispatch import PushDispatcher, push_dispatcher
 from chatcore.server.realtime.hub import Hub
+from chatcore.server.retention import RetentionJob
 from chatcore.server.writer import MessageWriter
 from chatcore.settings import ConfigError, Settings
 from chatcore.state import State
@@ -138,11 +140,14 @@ class App:
             # A storage that commits several transactions at once says how many (writer.py).
             lanes = int(getattr(self.storage, "write_lanes", 1))
             publish = functools.partial(publish_new, self)
-            self._writer = MessageWriter(self.storage, publish, lanes=lanes)
+            metrics = core_metrics(self)  # registered before the first scrape, counts at 0
+            self._writer = MessageWriter(self.storage, publish, lanes=lanes, metrics=metrics)
             await self._start(self._writer)
             self.push = await push_dispatcher(self)
             if self.push is not None:
                 await self._start(self.push)
+            if listen:  # serving; a console command runs a pass: `chatcore retention run`
+                await self._start(RetentionJob(self))
             await call_all(self.hook.chatcore_startup, app=self)
             if not listen:
                 return

@@ -14,7 +14,8 @@ from chatcore.errors import ChatError, ErrorCode, bad_request, not_found
 from chatcore.hooks import call_filter, call_observers
 from chatcore.models import Draft, Message, Stored
 from chatcore.protocol.frames import encode, message_event_of, message_json
-from chatcore.server import media
+from chatcore.server import audit, media, room_log
+from chatcore.server.moderation import room_role
 from chatcore.server.push import routing as push_routing
 from chatcore.server.rooms import member_room
 
@@ -235,19 +236,40 @@ async def edit(app: App, user_id: str, room_id: str, message_id: str, body: obje
 
 
 async def delete(app: App, user_id: str, room_id: str, message_id: str) -> None:
-    """The sender, or a group room's owner, deletes a message; it keeps its seq."""
+    """The sender, or a group room's owner or admin, deletes a message; it keeps its seq.
+    A deletion by a moderator is also an entry of the room log and of the audit log."""
     message = await _own_message(app, user_id, room_id, message_id)
+    room = None
     if message.sender_id != user_id:
         room = await member_room(app, user_id, room_id)
-        if room.kind != "group" or room.owner_id != user_id:
+        if room_role(room, user_id) not in ("owner", "admin") or room.kind != "group":
             raise ChatError(
-                ErrorCode.FORBIDDEN, "Only the sender or the group's owner may delete a message."
+                ErrorCode.FORBIDDEN,
+                "Only the sender or the group's owner or an admin may delete a message.",
             )
     if message.deleted:
         return
     deleted = await app.storage.delete_message(room_id, message_id, now_ms())
     if deleted is not None:
         await app.hub.publish_room(room_id, updated_event(deleted))
+        if room is not None:
+            await room_log.record(
+                app,
+                room,
+                actor_id=user_id,
+                action="message.delete",
+                target_id=message_id,
+                details={"sender_id": message.sender_id, "seq": message.seq},
+            )
+            await audit.record(
+                app,
+                actor_id=user_id,
+                action="message.delete",
+                target_kind="message",
+                target_id=message_id,
+                room_id=room_id,
+                details={"sender_id": message.sender_id},
+            )
 
 
 async def mark_read(app: App, user_id: str, room_id: str, seq: object) -> None:

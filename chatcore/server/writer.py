@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from chatcore.errors import ChatError, ErrorCode
 
 if TYPE_CHECKING:
     from chatcore.interfaces import Storage
+    from chatcore.metrics import CoreMetrics
     from chatcore.models import Draft, Stored
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,14 @@ class MessageWriter:
     """Stores sends in batches; `lanes` batches may be in flight at once (see the module)."""
 
     def __init__(
-        self, storage: Storage, publish: Publish, max_batch: int = 512, lanes: int = 1
+        self,
+        storage: Storage,
+        publish: Publish,
+        max_batch: int = 512,
+        lanes: int = 1,
+        metrics: CoreMetrics | None = None,
     ) -> None:
-        self._lanes = [_Lane(storage, publish, max_batch, n) for n in range(max(1, lanes))]
+        self._lanes = [_Lane(storage, publish, max_batch, n, metrics) for n in range(max(1, lanes))]
         self._closing = False
         self._started = False
 
@@ -93,12 +100,21 @@ class MessageWriter:
 class _Lane:
     """One writer task and its queue: one batch in flight at a time."""
 
-    def __init__(self, storage: Storage, publish: Publish, max_batch: int, number: int) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        publish: Publish,
+        max_batch: int,
+        number: int,
+        metrics: CoreMetrics | None,
+    ) -> None:
         self._storage = storage
         self._publish = publish
         self._max_batch = max_batch
         self._number = number
-        self._pending: list[tuple[Draft, Reply]] = []
+        self._metrics = metrics
+        # Each draft with its reply and when it was queued (the ack latency starts there).
+        self._pending: list[tuple[Draft, Reply, float]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -115,7 +131,7 @@ class _Lane:
             self._task = None
 
     def enqueue(self, draft: Draft, reply: Reply) -> None:
-        self._pending.append((draft, reply))
+        self._pending.append((draft, reply, time.perf_counter()))
         if not self._wakeup.is_set():
             self._wakeup.set()
 
@@ -130,15 +146,24 @@ class _Lane:
             if self._closing:
                 return
 
-    async def _write(self, batch: list[tuple[Draft, Reply]]) -> None:
+    async def _write(self, batch: list[tuple[Draft, Reply, float]]) -> None:
+        metrics = self._metrics
+        started = time.perf_counter()
         try:
-            results = await self._storage.store_messages([draft for draft, _ in batch])
+            results = await self._storage.store_messages([draft for draft, _, _ in batch])
         except Exception:
             log.exception("storing a batch of %d messages failed", len(batch))
             error = ChatError(ErrorCode.UNAVAILABLE, "The message could not be stored; send again.")
-            _answer([reply for _, reply in batch], [error] * len(batch), {})
+            _answer([reply for _, reply, _ in batch], [error] * len(batch), {})
+            if metrics is not None:
+                metrics.storage_errors.labels("store_messages").value += 1
+                _observe_acks(metrics, batch)
             return
         created = [r for r in results if not isinstance(r, ChatError) and r.created]
+        if metrics is not None:  # counted per batch: the send path stays as cheap as it was
+            metrics.commit_latency.observe(time.perf_counter() - started)
+            metrics.batch_size.observe(len(batch))
+            metrics.messages_stored.inc(len(created))
         encoded: dict[int, bytes] = {}
         if created:
             try:
@@ -149,7 +174,15 @@ class _Lane:
             else:
                 if published is not None:
                     encoded = {id(r): data for r, data in zip(created, published, strict=True)}
-        _answer([reply for _, reply in batch], results, encoded)
+        _answer([reply for _, reply, _ in batch], results, encoded)
+        if metrics is not None:
+            _observe_acks(metrics, batch)
+
+
+def _observe_acks(metrics: CoreMetrics, batch: list[tuple[Draft, Reply, float]]) -> None:
+    """The ack latency of every send of an answered batch, from one reading of the clock."""
+    now = time.perf_counter()
+    metrics.ack_latency.observe_many([now - queued for _, _, queued in batch])
 
 
 def _answer(

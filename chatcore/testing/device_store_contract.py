@@ -449,6 +449,27 @@ class DeviceStoreContract:
         assert (await store.cursors())["h"] == 59
 
     @pytest.mark.anyio
+    async def test_skip_deleted_moves_the_cursor_past_seqs_the_server_deleted(
+        self, store: DeviceStore
+    ) -> None:
+        await store.save_rooms([room("r"), room("s")])
+        # Seqs 1..9 were deleted on the server; 10 and 11 came (a catch-up), 13 live.
+        await store.add_messages([message("r", 10), message("r", 11), message("r", 13)], ME)
+        assert (await store.cursors())["r"] == 0
+        assert await store.skip_deleted("r", 10) == 11  # on over what is stored
+        assert await store.cursors() == {"r": 11, "s": 0}
+        assert await store.skip_deleted("r", 5) == 11  # never backwards
+        await store.add_messages([message("r", 12)], ME)
+        assert (await store.cursors())["r"] == 13
+        # A room whose every message was deleted: the cursor reaches its last seq.
+        assert await store.skip_deleted("s", 8) == 7
+        # A room not stored yet is kept, like a room a message arrives for first.
+        assert await store.skip_deleted("new", 3) == 2
+        assert (await store.cursors())["new"] == 2
+        found = await store.get_room("r")
+        assert found is not None and found.room.last_seq == 13
+
+    @pytest.mark.anyio
     async def test_history_pages_newest_first(self, store: DeviceStore) -> None:
         await store.save_rooms([room("r"), room("other")])
         await store.add_messages([message("r", seq) for seq in range(1, 11)], ME)

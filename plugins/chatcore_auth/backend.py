@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 WRONG_PAIR = "Wrong username or password."
 LOGIN_ENDED = "This login has ended; sign in again."
+ACCOUNT_DISABLED = "This account is disabled; ask the server's admins."
 REFRESH_REUSED = (
     "This refresh token was already used, so its login was ended to protect the account; "
     "sign in again."
@@ -146,6 +147,9 @@ class TokenAuthBackend:
                 await self.throttle.forgive(key)
         if credentials is None:
             raise unauthorized(WRONG_PAIR)
+        if credentials.user.disabled:
+            # Said only to whoever knows the password: it tells nothing to a guesser.
+            raise ChatError(ErrorCode.FORBIDDEN, ACCOUNT_DISABLED)
         await self._rehash_if_needed(credentials, password)
         return await self._start_login(credentials.user)
 
@@ -162,7 +166,7 @@ class TokenAuthBackend:
         login_id, user_id = outcome.login_id, outcome.user_id
         if outcome.status == "ok" and login_id and user_id:
             user = await self.storage.get_user(user_id)
-            if user is None:  # the user is gone: so is every login of theirs
+            if user is None or user.disabled:  # the user is gone: so is every login of theirs
                 await self._end_login(login_id)
                 raise unauthorized(LOGIN_ENDED)
             return self._pair(user, login_id, new_token)
@@ -247,15 +251,32 @@ class TokenAuthBackend:
         if login_id is not None:
             self.revoked.add(login_id)
 
-    async def _load_ended_logins(self) -> None:
+    async def _load_ended_logins(self) -> list[str]:
+        """Add the recently ended logins in storage to this node's list: those it did not know."""
         since = now_ms() - int(self.revoked.keep_seconds * 1000)
-        self.revoked.update(await self.storage.ended_logins_since(since))
+        ended = await self.storage.ended_logins_since(since)
+        news = [login_id for login_id in ended if login_id not in self.revoked]
+        self.revoked.update(ended)
+        return news
 
     async def _sync_ended_logins(self) -> None:
-        """Re-read recent ended logins now and then: broker delivery is only a hint."""
+        """Re-read recent ended logins now and then: broker delivery is only a hint.
+
+        A login this node learns of here was ended without its news reaching this node: by
+        a node whose broker event was lost, or by a console command (`chatcore user disable`)
+        on another broker, such as a single node's in-memory one. It is announced again, so
+        that the sessions of that login close here (and on any node that missed it too).
+        """
         while True:
             await asyncio.sleep(self.settings.revocation_sync_seconds)
             try:
-                await self._load_ended_logins()
+                news = await self._load_ended_logins()
             except Exception:
                 log.warning("could not read ended logins from storage", exc_info=True)
+                continue
+            for login_id in news:
+                try:
+                    await self.broker.publish(LOGINS_CHANNEL, login_ended_event(login_id))
+                except Exception:
+                    log.warning("could not announce the end of login %s", login_id, exc_info=True)
+                    break

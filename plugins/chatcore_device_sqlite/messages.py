@@ -182,6 +182,19 @@ async def _advance_rooms(conn: AsyncConnection, stored: Sequence[Message]) -> No
     await conn.exec_driver_sql(_ADVANCE_ROOMS, updates)
 
 
+async def skip_deleted(conn: AsyncConnection, room_id: str, first_seq: int) -> int:
+    """`DeviceStore.skip_deleted`: the cursor jumps the seqs the server deleted, then walks
+    on over what is stored (a live message above them may be there already)."""
+    await conn.exec_driver_sql(_PLACEHOLDER_ROOMS, [(room_id,)])
+    found = await conn.exec_driver_sql("SELECT synced_seq FROM rooms WHERE id = ?", (room_id,))
+    start = max(int(found.scalar_one()), first_seq - 1)
+    await conn.exec_driver_sql(
+        _ADVANCE_ROOMS, {"room": room_id, "start": start, "last_seq": start, "last_ts": 0}
+    )
+    moved = await conn.exec_driver_sql("SELECT synced_seq FROM rooms WHERE id = ?", (room_id,))
+    return int(moved.scalar_one())
+
+
 async def update_message(conn: AsyncConnection, message: Message) -> bool:
     """Replace the stored message at (room_id, seq); the triggers re-index its body."""
     m = message

@@ -181,6 +181,9 @@ class SqliteDeviceStore:
             return StoredBatch((), ())
         return await self._write(messages.add_messages, given, own_user_id)
 
+    async def skip_deleted(self, room_id: str, first_seq: int) -> int:
+        return await self._write(messages.skip_deleted, room_id, first_seq)
+
     async def update_message(self, message: Message) -> bool:
         return await self._write(messages.update_message, message)
 

@@ -29,6 +29,10 @@ class MemoryBroker:
         # room's), which a 1-tuple holds in less memory than a list, and `publish` can walk
         # one while handlers subscribe or unsubscribe without copying it.
         self._channels: dict[str, tuple[MemorySubscription, ...]] = {}
+        # Counts the core reports as metrics (`chatcore.metrics`); in one process, a message
+        # published to a channel with a subscriber is also one received.
+        self.published = 0
+        self.received = 0
 
     async def start(self) -> None:
         pass
@@ -40,7 +44,11 @@ class MemoryBroker:
         """Always fine: there is no connection to lose."""
 
     async def publish(self, channel: str, data: bytes) -> None:
-        for subscription in self._channels.get(channel, ()):
+        self.published += 1
+        subscriptions = self._channels.get(channel, ())
+        if subscriptions:
+            self.received += 1
+        for subscription in subscriptions:
             try:
                 result = subscription.handler(data)
                 if inspect.isawaitable(result):

@@ -70,7 +70,11 @@ class NatsBroker:
         self._handlers: dict[str, list[NatsSubscription]] = {}
         self._subs: dict[str, Subscription] = {}
         self._start_errors: list[Exception] = []  # what nats-py reported while connecting
+        # Counts the core reports as metrics (`chatcore.metrics`): reconnections, messages
+        # published and messages received.
         self.reconnects = 0
+        self.published = 0
+        self.received = 0
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -136,6 +140,7 @@ class NatsBroker:
             await nc.publish(subject(self.prefix, channel), data)
         except NatsError as exc:
             raise BrokerUnavailable(f"cannot publish to NATS: {exc}") from exc
+        self.published += 1
 
     async def subscribe(self, channel: str, handler: Handler) -> NatsSubscription:
         """Add `handler` on `channel`; returns once the server confirmed the subscription, so
@@ -184,6 +189,7 @@ class NatsBroker:
         # nats-py runs one task per subscription that awaits this for each message in turn,
         # so the order per channel holds.
         async def dispatch(msg: Msg) -> None:
+            self.received += 1
             for subscription in list(self._handlers.get(name, ())):
                 try:
                     result = subscription.handler(msg.data)

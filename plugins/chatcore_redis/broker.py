@@ -67,7 +67,11 @@ class RedisBroker:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._connected = asyncio.Event()
         self._closing = False
+        # Counts the core reports as metrics (`chatcore.metrics`): reconnections, messages
+        # published and messages received.
         self.reconnects = 0
+        self.published = 0
+        self.received = 0
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -129,6 +133,7 @@ class RedisBroker:
             await self._client.publish(self.prefix + channel, data)
         except (RedisError, OSError) as exc:
             raise BrokerUnavailable(f"cannot publish to Redis at {self._where()}: {exc}") from exc
+        self.published += 1
 
     async def subscribe(self, channel: str, handler: Handler) -> RedisSubscription:
         """Add `handler` on `channel`; returns once Redis confirmed the channel, so what is
@@ -244,6 +249,7 @@ class RedisBroker:
             unanswered = False
             kind = message["type"]
             if kind == "message":
+                self.received += 1
                 await self._dispatch(_text(message["channel"]), message["data"])
             elif kind == "subscribe":
                 self._confirm(_text(message["channel"]))

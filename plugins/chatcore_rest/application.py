@@ -11,6 +11,7 @@ from quart_schema import HttpSecurityScheme, QuartSchema
 from quart_schema import Info as OpenAPIInfo
 
 import chatcore
+from chatcore_rest.access_log import AccessLog, access_fields
 from chatcore_rest.auth import BEARER
 from chatcore_rest.endpoints import AREAS
 from chatcore_rest.endpoints.base import API_PREFIX
@@ -60,6 +61,7 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
     features = tuple(dict.fromkeys(feature for area in areas for feature in area.features))
     quart.extensions[EXTENSION] = RestState(app, metrics, tuple(settings.trusted_proxies), features)
     install_error_handlers(quart)
+    access_log = AccessLog() if settings.access_log else None
 
     @quart.after_request
     async def _observe(response: Response) -> Response:
@@ -69,6 +71,18 @@ def create_quart_app(app: App, settings: RestSettings) -> Quart:
         route = req.url_rule.rule if req.url_rule is not None else "unmatched"
         elapsed = time.perf_counter() - req.started
         metrics.observe(req.method, route, response.status_code, elapsed)
+        if access_log is not None:
+            fields = access_fields(
+                method=req.method,
+                path=req.path,
+                query=req.query_string,
+                status=response.status_code,
+                seconds=elapsed,
+                size=response.content_length,
+                remote=req.client_address,
+                user_id=req.user_id,
+            )
+            access_log.write(fields)
         # Our JSON is never to be read as HTML or script by a browser.
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if log.isEnabledFor(logging.DEBUG):

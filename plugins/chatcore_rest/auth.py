@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from quart import request
 from quart_schema import security_scheme
 
 from chatcore.errors import unauthorized
 from chatcore.models import Identity
+from chatcore_rest.request import ChatRequest
 from chatcore_rest.state import rest_state
 
 __all__ = ["BEARER", "authenticate", "bearer_token", "requires_auth"]
@@ -40,6 +41,7 @@ async def authenticate() -> Identity:
     if token is None:
         raise unauthorized()
     identity: Identity = await rest_state().app.auth.authenticate(token)
+    cast(ChatRequest, request).user_id = identity.user_id  # the access log names who asked
     return identity
 
 

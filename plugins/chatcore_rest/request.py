@@ -87,6 +87,8 @@ class ChatRequest(Request):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.started = time.perf_counter()
+        #: Set once the request's access token is verified (for the access log).
+        self.user_id: str | None = None
         self._client_address: str | None = None
         self._client_address_known = False
         # The body starts arriving before the request is routed, so its limit is chosen here,

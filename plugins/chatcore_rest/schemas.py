@@ -21,11 +21,14 @@ from chatcore.models import (
     InvitationStatus,
     MessageKind,
     Presence,
+    ReportStatus,
     RoomKind,
     TokenPair,
     User,
 )
 from chatcore.server.accounts import DISPLAY_NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, SEARCH_LIMIT_MAX
+from chatcore.server.admin import ADMIN_PAGE_DEFAULT, ADMIN_PAGE_MAX
+from chatcore.server.audit import PAGE_MAX as AUDIT_PAGE_MAX
 from chatcore.server.devices import AUTH_BYTES, ENDPOINT_MAX, P256DH_BYTES, PLATFORMS, TOKEN_MAX
 from chatcore.server.messages import (
     HISTORY_LIMIT_DEFAULT,
@@ -33,7 +36,14 @@ from chatcore.server.messages import (
     REF_MAX,
     SENDABLE_KINDS,
 )
+from chatcore.server.reports import (
+    NOTE_MAX,
+    REASON_MAX,
+    REPORTS_LIMIT_DEFAULT,
+    REPORTS_LIMIT_MAX,
+)
 from chatcore.server.rooms import GROUP_MEMBERS_MAX, ROOM_NAME_MAX
+from chatcore.server.search import QUERY_MAX, RESULTS_LIMIT_DEFAULT, RESULTS_LIMIT_MAX
 
 #: What pydantic accepts as `json_schema_extra`.
 JsonDict = dict[str, JsonValue]
@@ -258,6 +268,14 @@ class RoomBody(BaseModel):
     name: str | None
     member_ids: list[str]
     owner_id: str | None
+    admin_ids: list[str] | None = Field(
+        None,
+        description="A group's admins (members with the role admin); absent for a direct room.",
+    )
+    topic: str | None = Field(None, description="A group's topic; absent when it has none.")
+    avatar_media_id: str | None = Field(
+        None, description="A group's avatar (an image its members may read); absent: none."
+    )
     last_seq: int = Field(description="The seq of the room's newest message (0: none yet).")
     created_ts: int
     last_message: MessageBody | None = None
@@ -520,3 +538,322 @@ class Devices(BaseModel):
 
 
 __all__ += ["DeviceBody", "DeviceRequest", "Devices", "PushKeys"]
+
+
+# --- search and reports --------------------------------------------------------------------
+
+
+class SearchQuery(BaseModel):
+    """Query of `GET /search/messages`."""
+
+    q: str = Field(
+        json_schema_extra={"minLength": 1, "maxLength": QUERY_MAX},
+        description="Words (letters and digits; anything else separates them, never syntax): "
+        "a message matches when it has every word, the last also as a prefix; case folds.",
+    )
+    room_id: str | None = Field(None, description="Only this room (the caller must be in it).")
+    before: str | None = Field(None, description="The `next` of the previous page.")
+    limit: int | None = Field(
+        None,
+        description=f"At most this many (default {RESULTS_LIMIT_DEFAULT}); "
+        f"clamped to 1..{RESULTS_LIMIT_MAX}.",
+    )
+
+
+class SearchPage(BaseModel):
+    """Messages of the caller's rooms matching the query, newest first."""
+
+    messages: list[MessageBody]
+    has_more: bool
+    next: str | None = Field(
+        None, description="Present when `has_more`: pass it as `before` for the next page."
+    )
+
+
+class ReportRequest(BaseModel):
+    """Why the message is reported."""
+
+    reason: str = Field(json_schema_extra={"minLength": 1, "maxLength": REASON_MAX})
+
+
+class ReportBody(BaseModel):
+    """A report of abuse; `message` is the message as it was when reported."""
+
+    id: str
+    room_id: str
+    message_id: str
+    reporter_id: str
+    reason: str
+    ts: int
+    message: MessageBody
+    status: ReportStatus
+    resolved_by: str | None = Field(None, description="The admin who resolved it.")
+    resolved_ts: int | None = None
+    note: str | None = Field(None, description="The admin's note, when resolved with one.")
+
+
+class ReportReply(BaseModel):
+    """One report."""
+
+    report: ReportBody
+
+
+class ReportsQuery(BaseModel):
+    """Query of `GET /admin/reports`."""
+
+    status: ReportStatus | None = Field(None, description="Only these; without it, all.")
+    before: str | None = Field(None, description="The `next` of the previous page.")
+    limit: int | None = Field(
+        None,
+        description=f"At most this many (default {REPORTS_LIMIT_DEFAULT}); "
+        f"clamped to 1..{REPORTS_LIMIT_MAX}.",
+    )
+
+
+class ReportList(BaseModel):
+    """Reports, newest first."""
+
+    reports: list[ReportBody]
+    has_more: bool
+    next: str | None = Field(
+        None, description="Present when `has_more`: pass it as `before` for the next page."
+    )
+
+
+class ResolveRequest(BaseModel):
+    """How a report is resolved."""
+
+    note: str | None = Field(None, json_schema_extra={"maxLength": NOTE_MAX})
+    # Strict: "yes" and 1 are not true (deleting a message is not to be guessed at).
+    delete_message: bool = Field(
+        False,
+        strict=True,
+        description="Also delete the reported message (members get `message_updated`).",
+    )
+
+
+__all__ += [
+    "ReportBody",
+    "ReportList",
+    "ReportReply",
+    "ReportRequest",
+    "ReportsQuery",
+    "ResolveRequest",
+    "SearchPage",
+    "SearchQuery",
+]
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+class RetentionRequest(BaseModel):
+    """A room's own retention: a number of days, or null for the server's default."""
+
+    days: int | None = Field(
+        json_schema_extra={"minimum": 1, "maximum": 36500},
+        description="Messages older than this many days are deleted; null: the server default.",
+    )
+
+
+class RetentionBody(BaseModel):
+    """How long a room keeps its messages, and where its history now starts."""
+
+    days: int | None = Field(description="The room's own setting; null: the server's default.")
+    effective_days: int | None = Field(
+        description="What applies: the room's days, else the server's default; null: forever."
+    )
+    first_seq: int = Field(
+        description="The lowest seq the room still holds (last_seq + 1 when it holds none): "
+        "older messages were deleted."
+    )
+
+
+__all__ += ["RetentionBody", "RetentionRequest"]
+
+
+# --- administration ------------------------------------------------------------------------
+
+
+class Me(User):
+    """The signed-in user, with their own admin flag."""
+
+    is_admin: bool = Field(description="A server admin (set by `chatcore user promote` only).")
+
+
+class AdminUsersQuery(BaseModel):
+    """Query of `GET /admin/users`."""
+
+    q: str = Field("", description="Prefix of a username or display name, case-insensitive.")
+    limit: int | None = Field(
+        None, description=f"At most this many (default {ADMIN_PAGE_DEFAULT}); clamped to "
+        f"1..{ADMIN_PAGE_MAX}.",
+    )
+    offset: int = Field(0, json_schema_extra={"minimum": 0}, description="Skip this many.")
+
+
+class AdminRoomsQuery(BaseModel):
+    """Query of `GET /admin/rooms`."""
+
+    limit: int | None = Field(
+        None, description=f"At most this many (default {ADMIN_PAGE_DEFAULT}); clamped to "
+        f"1..{ADMIN_PAGE_MAX}.",
+    )
+    offset: int = Field(0, json_schema_extra={"minimum": 0}, description="Skip this many.")
+
+
+class EraseQuery(BaseModel):
+    """Query of `DELETE /admin/users/{user_id}`."""
+
+    messages: Literal["keep", "remove"] = Field(
+        "keep",
+        description="keep: their messages stay, from a deleted user; remove: each becomes a "
+        "deleted message (seq kept).",
+    )
+
+
+class AuditQuery(BaseModel):
+    """Query of `GET /admin/audit`."""
+
+    before: str | None = Field(None, description="The `next` of the previous page.")
+    limit: int | None = Field(
+        None, description=f"At most this many (default {ADMIN_PAGE_DEFAULT}); clamped to "
+        f"1..{AUDIT_PAGE_MAX}.",
+    )
+    target_kind: str | None = Field(None, description="Only entries about this kind of target.")
+    target_id: str | None = Field(None, description="Only entries about this target (its id).")
+
+
+class PasswordRequest(BaseModel):
+    """A new password for a user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(json_schema_extra=_PASSWORD_DOC)
+
+
+class AdminCounts(BaseModel):
+    rooms: int = Field(description="Rooms they are a member of.")
+    messages: int = Field(description="Messages they sent, deleted ones included.")
+    logins: int = Field(description="Their live logins.")
+
+
+class AdminUserBody(BaseModel):
+    """A user as the admin's list shows them."""
+
+    model_config = ConfigDict(title="AdminUser")
+
+    id: str
+    username: str
+    display_name: str
+    avatar_media_id: str | None = None
+    is_admin: bool
+    disabled: bool
+    created_ts: int
+    last_seen_ts: int | None = Field(
+        description="Their last login or token refresh; null: never."
+    )
+    counts: AdminCounts
+
+
+class AdminUsers(BaseModel):
+    """Users ordered by username."""
+
+    users: list[AdminUserBody]
+    has_more: bool
+
+
+class LoginBody(BaseModel):
+    """A login (token family) of a user."""
+
+    model_config = ConfigDict(title="Login")
+
+    id: str
+    created_ts: int
+    last_used_ts: int = Field(
+        description="When a refresh token of it was last used, else when it started."
+    )
+    ended_ts: int | None = Field(None, description="When it ended; absent: it is live.")
+
+
+class Logins(BaseModel):
+    """A user's logins, newest first."""
+
+    logins: list[LoginBody]
+
+
+class AdminRoomCounts(BaseModel):
+    members: int
+    messages: int = Field(description="Messages stored in it so far (its last seq).")
+
+
+class AdminRoomBody(BaseModel):
+    """A room as the admin's list shows it."""
+
+    model_config = ConfigDict(title="AdminRoom")
+
+    id: str
+    kind: RoomKind
+    name: str | None
+    owner_id: str | None
+    last_seq: int
+    created_ts: int
+    counts: AdminRoomCounts
+
+
+class AdminRooms(BaseModel):
+    """Rooms, newest first."""
+
+    rooms: list[AdminRoomBody]
+    has_more: bool
+
+
+class Erased(BaseModel):
+    """What an erasure did."""
+
+    user_id: str
+    rooms_left: int
+    messages_removed: int
+
+
+class AuditEntryBody(BaseModel):
+    """One entry of the audit log."""
+
+    model_config = ConfigDict(title="AuditEntry")
+
+    id: str
+    ts: int
+    actor_id: str | None = Field(
+        description="The admin or moderator; null: the console or a background job."
+    )
+    action: str = Field(description="Dotted: user.disable, room.ban, message.delete, ...")
+    target_kind: str
+    target_id: str
+    room_id: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    """Audit entries, newest first."""
+
+    entries: list[AuditEntryBody]
+    has_more: bool
+    next: str | None = Field(
+        None, description="Present when `has_more`: pass it as `before` for the next page."
+    )
+
+
+__all__ += [
+    "AdminRooms",
+    "AdminRoomsQuery",
+    "AdminUserBody",
+    "AdminUsers",
+    "AdminUsersQuery",
+    "AuditPage",
+    "AuditQuery",
+    "EraseQuery",
+    "Erased",
+    "Logins",
+    "Me",
+    "PasswordRequest",
+]

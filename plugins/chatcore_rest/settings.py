@@ -17,6 +17,12 @@ class RestSettings(Section):
         description="Addresses or networks of reverse proxies whose X-Forwarded-For header is "
         'believed (e.g. ["127.0.0.1", "10.0.0.0/8"]). Empty: the peer address is the client.',
     )
+    access_log: bool = Field(
+        False,
+        description="Log one line per REST request (method, path with secret query values "
+        "redacted, status, duration, bytes, client address, user id) to the chatcore.access "
+        "logger, as JSON when [logging] format is json. Never headers or bodies.",
+    )
     graceful_timeout: float = Field(
         5.0,
         gt=0,

@@ -70,7 +70,7 @@ async def _require_users(conn: AsyncConnection, *user_ids: str) -> None:
 
 async def user_by_username(conn: AsyncConnection, username: str) -> User | None:
     stmt = select(*(users.c[name] for name in _USER_FIELDS)).where(
-        users.c.username_lower == username.lower()
+        users.c.username_lower == username.lower(), users.c.erased_ts.is_(None)
     )
     row = (await conn.execute(stmt)).first()
     return _user(row) if row else None

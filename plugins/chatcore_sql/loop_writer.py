@@ -66,7 +66,8 @@ _ROOM = "o"
 #: `messages.READS` with every part, and the batch's rooms (tag `_ROOM`). Rows of (tag,
 #: MESSAGE_NAMES...) by position; a room's row puts its id, last_seq and direct_key in the
 #: places of room_id, seq and body. Keys and memberships are looked up by exact pairs (one
-#: index probe each, where `room_id IN (...) AND ref IN (...)` probes every combination). The
+#: index probe each, where `room_id IN (...) AND ref IN (...)` probes every combination); a
+#: member's row carries their mute (`muted_until_ts`) in the place of ts. The
 #: blocks are those between the two members of each direct room of the batch, both ways, each
 #: an exact lookup in the blocks' primary key (`messages._block_refusal` looks them up by pair).
 READ = f"""
@@ -78,8 +79,8 @@ SELECT '{messages.TAG_STORED}', {_MESSAGE_COLUMNS_OF_M}
 FROM unnest($2::varchar[], $3::varchar[]) AS k (room_id, ref)
 JOIN messages AS m ON m.room_id = k.room_id AND m.ref = k.ref
 UNION ALL
-SELECT '{messages.TAG_MEMBER}', m.room_id, m.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL
+SELECT '{messages.TAG_MEMBER}', m.room_id, m.user_id, NULL, NULL, NULL, NULL, NULL, NULL,
+       m.muted_until_ts, NULL, NULL, NULL, NULL
 FROM unnest($4::varchar[], $5::varchar[]) AS s (room_id, user_id)
 JOIN room_members AS m ON m.room_id = s.room_id AND m.user_id = s.user_id
 UNION ALL

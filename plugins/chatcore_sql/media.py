@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatcore.models import Media, Sticker, StickerPack
 from chatcore_sql.rooms import dialect_insert
-from chatcore_sql.tables import media, messages, room_members, sticker_packs, stickers, users
+from chatcore_sql.tables import media, messages, room_members, rooms, sticker_packs, stickers, users
 
 MEDIA_COLUMNS = (
     media.c.id,
@@ -72,7 +72,18 @@ async def shared_with(conn: AsyncConnection, media_id: str, user_id: str) -> boo
     )
     a_sticker = select(stickers.c.id).where(stickers.c.media_id == media_id)
     an_avatar = select(users.c.id).where(users.c.avatar_media_id == media_id)
-    stmt = select(or_(exists(in_a_room), exists(a_sticker), exists(an_avatar)))
+    # A group room's avatar (room administration): readable by the room's members.
+    a_room_avatar = (
+        select(rooms.c.id)
+        .join(
+            room_members,
+            and_(room_members.c.room_id == rooms.c.id, room_members.c.user_id == user_id),
+        )
+        .where(rooms.c.avatar_media_id == media_id)
+    )
+    stmt = select(
+        or_(exists(in_a_room), exists(a_sticker), exists(an_avatar), exists(a_room_avatar))
+    )
     return bool((await conn.execute(stmt)).scalar())
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.sql.elements import BindParameter
 from chatcore.errors import ChatError, ErrorCode, bad_request
 from chatcore.models import Draft, Message, Stored
 from chatcore.server.contacts import block_refusal
+from chatcore.server.moderation import muted_refusal
 from chatcore_sql import rows
 from chatcore_sql.tables import blocks, messages, room_members, rooms
 
@@ -233,6 +234,9 @@ class Batch:
                     results[i] = Stored(message=stored[key], created=False)
                 elif (room_id, draft.sender_id) not in found.members:
                     results[i] = not_a_room()
+                elif (muted := found.members[room_id, draft.sender_id]) and muted > draft.ts:
+                    # Muted (docs/protocol.md, Room administration): refused like a block.
+                    results[i] = muted_refusal(muted)
                 elif direct_key and (refusal := _block_refusal(direct_key, draft, found)):
                     results[i] = refusal
                 elif (
@@ -307,8 +311,9 @@ class _Found:
         #: Messages already stored under the batch's keys: a superset is read (same room and
         #: ref, any sender; the unique index (room_id, ref, sender_id) serves the lookup).
         self.stored: dict[Key, Message] = {}
-        #: (room_id, user_id) of the senders who are members.
-        self.members: set[tuple[str, str]] = set()
+        #: `{(room_id, user_id): muted_until_ts}` of the senders who are members (the time
+        #: until which a member is muted, or None).
+        self.members: dict[tuple[str, str], int | None] = {}
         #: `{message_id: room_id}` of the replied-to messages that exist.
         self.reply_rooms: dict[str, str] = {}
         #: (blocker_id, blocked_id) among the members of the direct rooms (a superset of each
@@ -321,8 +326,8 @@ class _Found:
 # message columns fill them with NULL (the database gives them the first part's types).
 # Rows are read by position (a sqlite3 row is a plain tuple): the tag, then MESSAGE_NAMES.
 TAG_STORED, TAG_MEMBER, TAG_REPLY, TAG_BLOCK = "k", "m", "r", "b"
-_ROOM_ID, _SENDER_ID, _REF, _ID = (
-    1 + rows.MESSAGE_NAMES.index(n) for n in ("room_id", "sender_id", "ref", "id")
+_ROOM_ID, _SENDER_ID, _REF, _ID, _TS = (
+    1 + rows.MESSAGE_NAMES.index(n) for n in ("room_id", "sender_id", "ref", "id", "ts")
 )
 
 
@@ -369,7 +374,13 @@ _READ_PARTS = {
     TAG_STORED: select(literal_column(f"'{TAG_STORED}'").label("tag"), *rows.MESSAGE_COLUMNS)
     .select_from(_KEYS)
     .join(messages, _ON_KEYS),
-    TAG_MEMBER: _part(TAG_MEMBER, room_id=room_members.c.room_id, sender_id=room_members.c.user_id)
+    # A member's mute rides in the place of `ts`.
+    TAG_MEMBER: _part(
+        TAG_MEMBER,
+        room_id=room_members.c.room_id,
+        sender_id=room_members.c.user_id,
+        ts=room_members.c.muted_until_ts,
+    )
     .select_from(_MEMBERS)
     .join(room_members, _ON_MEMBERS),
     TAG_REPLY: _part(TAG_REPLY, id=messages.c.id, room_id=messages.c.room_id).where(
@@ -401,7 +412,7 @@ def _found(read_rows: Iterable[Sequence[Any]]) -> _Found:
             message = rows.message(row[1:])
             found.stored[(message.sender_id, message.room_id, message.ref)] = message
         elif tag == TAG_MEMBER:
-            found.members.add((row[_ROOM_ID], row[_SENDER_ID]))
+            found.members[row[_ROOM_ID], row[_SENDER_ID]] = row[_TS]
         elif tag == TAG_REPLY:
             found.reply_rooms[row[_ID]] = row[_ROOM_ID]
         else:

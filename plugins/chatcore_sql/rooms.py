@@ -53,7 +53,14 @@ async def lock_rooms(conn: AsyncConnection, room_ids: Iterable[str]) -> dict[str
 
 async def require_users(conn: AsyncConnection, user_ids: Sequence[str]) -> None:
     """Raise bad_request naming the ids in `user_ids` that are no users."""
-    found = set((await conn.execute(select(users.c.id).where(users.c.id.in_(user_ids)))).scalars())
+    found = set(
+        (
+            await conn.execute(
+                # An erased user (a tombstone) is no user to add (docs/protocol.md, Erasure).
+                select(users.c.id).where(users.c.id.in_(user_ids), users.c.erased_ts.is_(None))
+            )
+        ).scalars()
+    )
     missing = [user_id for user_id in user_ids if user_id not in found]
     if missing:
         shown = ", ".join(user_id[:64] for user_id in missing[:3])
@@ -64,7 +71,7 @@ async def require_users(conn: AsyncConnection, user_ids: Sequence[str]) -> None:
 async def get_room(conn: AsyncConnection, room_id: str) -> Room | None:
     """The room with its members, in one statement (one snapshot)."""
     stmt = (
-        select(*rows.ROOM_COLUMNS, room_members.c.user_id)
+        select(*rows.ROOM_COLUMNS, room_members.c.user_id, room_members.c.role)
         .select_from(rooms.outerjoin(room_members, room_members.c.room_id == rooms.c.id))
         .where(rooms.c.id == room_id)
         .order_by(*MEMBER_ORDER)
@@ -72,7 +79,11 @@ async def get_room(conn: AsyncConnection, room_id: str) -> Room | None:
     found = (await conn.execute(stmt)).all()
     if not found:
         return None
-    return rows.room(found[0], [row.user_id for row in found if row.user_id is not None])
+    return rows.room(
+        found[0],
+        [row.user_id for row in found if row.user_id is not None],
+        [row.user_id for row in found if row.role == "admin"],
+    )
 
 
 async def find_direct(conn: AsyncConnection, user_a: str, user_b: str) -> Room | None:
@@ -141,7 +152,13 @@ async def create_group(
     await conn.execute(
         insert(room_members),
         [
-            {"room_id": room_id, "user_id": user_id, "joined_ts": now_ts, "read_seq": 0}
+            {
+                "room_id": room_id,
+                "user_id": user_id,
+                "joined_ts": now_ts,
+                "read_seq": 0,
+                "role": "owner" if user_id == owner_id else "member",
+            }
             for user_id in everyone
         ],
     )
@@ -178,16 +195,28 @@ async def remove_member(conn: AsyncConnection, room_id: str, user_id: str) -> Ro
     if removed.rowcount != 1:
         return None
     if locked.kind == "group" and locked.owner_id == user_id:
-        heir = (
-            await conn.execute(
-                select(room_members.c.user_id)
-                .where(room_members.c.room_id == room_id)
-                .order_by(*MEMBER_ORDER)
-                .limit(1)
-            )
-        ).scalar()
-        await conn.execute(update(rooms).where(rooms.c.id == room_id).values(owner_id=heir))
+        await pass_ownership(conn, room_id)
     return await get_room(conn, room_id)
+
+
+async def pass_ownership(conn: AsyncConnection, room_id: str) -> None:
+    """After the owner left a group room (its row locked): the admin who joined first, else
+    the member who joined first, becomes the owner (none when the room is empty)."""
+    heir = (
+        await conn.execute(
+            select(room_members.c.user_id)
+            .where(room_members.c.room_id == room_id)
+            .order_by((room_members.c.role == "admin").desc(), *MEMBER_ORDER)
+            .limit(1)
+        )
+    ).scalar()
+    await conn.execute(update(rooms).where(rooms.c.id == room_id).values(owner_id=heir))
+    if heir is not None:
+        await conn.execute(
+            update(room_members)
+            .where(room_members.c.room_id == room_id, room_members.c.user_id == heir)
+            .values(role="owner")
+        )
 
 
 async def views(conn: AsyncConnection, user_id: str, room_id: str | None = None) -> list[RoomView]:
@@ -232,16 +261,18 @@ async def views(conn: AsyncConnection, user_id: str, room_id: str | None = None)
         if room_id is not None
         else room_members.c.room_id.in_(select(me.c.room_id).where(me.c.user_id == user_id))
     )
-    members = rows.group_members(
+    member_rows = (
         await conn.execute(
-            select(room_members.c.room_id, room_members.c.user_id)
+            select(room_members.c.room_id, room_members.c.user_id, room_members.c.role)
             .where(in_scope)
             .order_by(room_members.c.room_id, *MEMBER_ORDER)
         )
-    )
+    ).all()
+    members = rows.group_members(member_rows)
+    admins = rows.group_admins(member_rows)
     return [
         RoomView(
-            room=rows.room(row, members.get(row.id, ())),
+            room=rows.room(row, members.get(row.id, ()), admins.get(row.id, ())),
             last_message=rows.message(row, "m_") if row.m_id is not None else None,
             unread=row.unread,
             read_seq=row.read_seq,

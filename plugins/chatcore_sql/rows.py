@@ -17,14 +17,28 @@ from chatcore_sql.tables import messages, rooms, users
 #: driver overflow error.
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
-USER_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.avatar_media_id)
+USER_COLUMNS = (
+    users.c.id,
+    users.c.username,
+    users.c.display_name,
+    users.c.avatar_media_id,
+    users.c.is_admin,
+    users.c.disabled_ts,
+    users.c.erased_ts,
+)
 
 
 def user_of(row: Sequence[Any]) -> User:
     """A User from a row that starts with USER_COLUMNS (a SQLAlchemy row or a sqlite3 tuple)."""
-    user_id, username, display_name, avatar_media_id = row[:4]
+    user_id, username, display_name, avatar_media_id, is_admin, disabled_ts, erased_ts = row[:7]
     return User(
-        id=user_id, username=username, display_name=display_name, avatar_media_id=avatar_media_id
+        id=user_id,
+        username=username,
+        display_name=display_name,
+        avatar_media_id=avatar_media_id,
+        is_admin=bool(is_admin),
+        disabled=disabled_ts is not None,
+        deleted=erased_ts is not None,
     )
 
 
@@ -58,6 +72,8 @@ ROOM_COLUMNS = (
     rooms.c.last_seq,
     rooms.c.created_ts,
     rooms.c.last_ts,
+    rooms.c.topic,
+    rooms.c.avatar_media_id,
 )
 
 
@@ -114,8 +130,9 @@ def message(row: Any, prefix: str = "") -> Message:
     return Message.trusted(values)
 
 
-def room(row: Any, member_ids: Sequence[str]) -> Room:
-    """A Room from a row of ROOM_COLUMNS and its members (ordered by joined_ts, user_id)."""
+def room(row: Any, member_ids: Sequence[str], admin_ids: Sequence[str] = ()) -> Room:
+    """A Room from a row of ROOM_COLUMNS, its members (ordered by joined_ts, user_id) and
+    those of them whose role is "admin" (in the same order)."""
     return Room(
         id=row.id,
         kind=row.kind,
@@ -125,6 +142,9 @@ def room(row: Any, member_ids: Sequence[str]) -> Room:
         last_seq=row.last_seq,
         created_ts=row.created_ts,
         last_ts=row.last_ts,
+        topic=row.topic,
+        avatar_media_id=row.avatar_media_id,
+        admin_ids=tuple(admin_ids),
     )
 
 
@@ -134,3 +154,13 @@ def group_members(rows: Iterable[Any]) -> dict[str, list[str]]:
     for row in rows:
         members.setdefault(row.room_id, []).append(row.user_id)
     return members
+
+
+def group_admins(rows: Iterable[Any]) -> dict[str, list[str]]:
+    """`{room_id: [user_id, ...]}` of the admins, from (room_id, user_id, role) rows, keeping
+    their order."""
+    admins: dict[str, list[str]] = {}
+    for row in rows:
+        if row.role == "admin":
+            admins.setdefault(row.room_id, []).append(row.user_id)
+    return admins

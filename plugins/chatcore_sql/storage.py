@@ -35,20 +35,33 @@ from chatcore.clock import now_ms
 from chatcore.errors import ChatError, ErrorCode, StartupError, bad_request, not_found
 from chatcore.failures import reason
 from chatcore.models import (
+    AdminRoom,
+    AdminUser,
+    AuditEntry,
     BlockChange,
     ClaimedPush,
     Contact,
     Credentials,
     Device,
     Draft,
+    Erasure,
     Invitation,
     InvitationStatus,
+    LoginInfo,
     Media,
     Message,
+    PurgedMedia,
+    PurgedMessages,
     PushAudience,
     QueuedPush,
     RefreshOutcome,
+    Report,
+    ReportStatus,
     Room,
+    RoomBan,
+    RoomLogDraft,
+    RoomLogEntry,
+    RoomRole,
     RoomView,
     Sticker,
     StickerPack,
@@ -56,8 +69,21 @@ from chatcore.models import (
     User,
 )
 from chatcore_sql import EXTRA as POSTGRES
-from chatcore_sql import contacts, devices, messages, migrate, push_queue, rate_limits, rooms
+from chatcore_sql import admin as admin_sql
+from chatcore_sql import (
+    contacts,
+    devices,
+    messages,
+    migrate,
+    moderation,
+    push_queue,
+    rate_limits,
+    rooms,
+)
 from chatcore_sql import media as media_sql
+from chatcore_sql import reports as reports_sql
+from chatcore_sql import retention as retention_sql
+from chatcore_sql import search as search_sql
 from chatcore_sql import users as users_sql
 from chatcore_sql.engine import (
     create_engine,
@@ -759,8 +785,258 @@ class SqlStorage:
 
     # --- administration: server admins, logins, erasure, audit log ---------------------------
 
+    async def get_tombstone(self, user_id: str) -> User | None:
+        if not plausible(user_id):
+            return None
+        async with self._read() as conn:
+            return await admin_sql.tombstone(conn, user_id)
+
+    async def set_admin(self, user_id: str, is_admin: bool) -> User | None:
+        if not plausible(user_id):
+            return None
+        async with self._write() as conn:
+            return await admin_sql.set_admin(conn, user_id, is_admin)
+
+    async def disable_user(self, user_id: str, now_ts: int) -> list[str] | None:
+        if not plausible(user_id):
+            return None
+        return await self._write_with_retry(lambda conn: admin_sql.disable(conn, user_id, now_ts))
+
+    async def enable_user(self, user_id: str) -> User | None:
+        if not plausible(user_id):
+            return None
+        async with self._write() as conn:
+            return await admin_sql.enable(conn, user_id)
+
+    async def user_logins(self, user_id: str, limit: int) -> list[LoginInfo]:
+        if not plausible(user_id):
+            return []
+        async with self._read() as conn:
+            return await admin_sql.user_logins(conn, user_id, i64(limit))
+
+    async def end_user_logins(
+        self, user_id: str, login_id: str | None, now_ts: int
+    ) -> list[str]:
+        if not plausible(user_id, login_id or ""):
+            return []
+        async with self._write() as conn:
+            return await admin_sql.end_logins(conn, user_id, login_id, now_ts)
+
+    async def admin_users(self, query: str, limit: int, offset: int) -> list[AdminUser]:
+        check_text(query)
+        async with self._read(snapshot=True) as conn:
+            return await admin_sql.admin_users(conn, query, i64(limit), i64(offset))
+
+    async def admin_user(self, user_id: str) -> AdminUser | None:
+        if not plausible(user_id):
+            return None
+        async with self._read(snapshot=True) as conn:
+            return await admin_sql.admin_user(conn, user_id)
+
+    async def admin_rooms(self, limit: int, offset: int) -> list[AdminRoom]:
+        async with self._read(snapshot=True) as conn:
+            return await admin_sql.admin_rooms(conn, i64(limit), i64(offset))
+
+    async def shutdown_room(self, room_id: str) -> list[str] | None:
+        if not plausible(room_id):
+            return None
+        return await self._write_with_retry(lambda conn: admin_sql.shutdown_room(conn, room_id))
+
+    async def erase_user(self, user_id: str, remove_messages: bool, now_ts: int) -> Erasure | None:
+        if not plausible(user_id):
+            return None
+        return await self._write_with_retry(
+            lambda conn: admin_sql.erase(conn, user_id, remove_messages, now_ts)
+        )
+
+    async def add_audit_entry(
+        self,
+        ts: int,
+        actor_id: str | None,
+        action: str,
+        target_kind: str,
+        target_id: str,
+        room_id: str | None,
+        details: Mapping[str, Any],
+    ) -> AuditEntry:
+        check_text(actor_id, action, target_kind, target_id, room_id)
+        async with self._write() as conn:
+            return await admin_sql.add_audit_entry(
+                conn, ts, actor_id, action, target_kind, target_id, room_id, details
+            )
+
+    async def audit_entries(
+        self,
+        limit: int,
+        before: str | None = None,
+        target_kind: str | None = None,
+        target_id: str | None = None,
+    ) -> list[AuditEntry]:
+        if not plausible(before or "", target_kind or "", target_id or ""):
+            return []
+        async with self._read() as conn:
+            return await admin_sql.audit_entries(
+                conn, i64(limit), before, target_kind, target_id
+            )
+
     # --- room administration: roles, mutes, bans, the room log --------------------------------
+
+    async def update_room(self, room_id: str, changes: Mapping[str, str | None]) -> Room | None:
+        if not plausible(room_id):
+            return None
+        async with self._write() as conn:
+            return await moderation.update_room(conn, room_id, changes)
+
+    async def set_member_role(self, room_id: str, user_id: str, role: RoomRole) -> Room | None:
+        if not plausible(room_id, user_id):
+            return None
+        async with self._write() as conn:
+            return await moderation.set_role(conn, room_id, user_id, role)
+
+    async def transfer_ownership(self, room_id: str, new_owner_id: str) -> Room | None:
+        if not plausible(room_id, new_owner_id):
+            return None
+        async with self._write() as conn:
+            return await moderation.transfer_ownership(conn, room_id, new_owner_id)
+
+    async def set_muted_until(self, room_id: str, user_id: str, until_ts: int | None) -> bool:
+        if not plausible(room_id, user_id):
+            return False
+        async with self._write() as conn:
+            return await moderation.set_muted_until(conn, room_id, user_id, until_ts)
+
+    async def muted_until(self, room_id: str, user_id: str) -> int | None:
+        if not plausible(room_id, user_id):
+            return None
+        async with self._read() as conn:
+            return await moderation.muted_until(conn, room_id, user_id)
+
+    async def ban_member(self, ban: RoomBan) -> tuple[Room, bool] | None:
+        if not plausible(ban.room_id, ban.user_id):
+            return None
+        async with self._write() as conn:
+            return await moderation.ban(conn, ban)
+
+    async def unban(self, room_id: str, user_id: str) -> bool:
+        if not plausible(room_id, user_id):
+            return False
+        async with self._write() as conn:
+            return await moderation.unban(conn, room_id, user_id)
+
+    async def get_ban(self, room_id: str, user_id: str) -> RoomBan | None:
+        if not plausible(room_id, user_id):
+            return None
+        async with self._read() as conn:
+            return await moderation.get_ban(conn, room_id, user_id)
+
+    async def list_bans(self, room_id: str) -> list[RoomBan]:
+        if not plausible(room_id):
+            return []
+        async with self._read() as conn:
+            return await moderation.list_bans(conn, room_id)
+
+    async def append_room_log(self, entry: RoomLogDraft) -> RoomLogEntry:
+        if not plausible(entry.room_id):
+            raise not_found("This room")
+        async with self._write() as conn:
+            return await moderation.append_log(conn, entry)
+
+    async def room_log(
+        self, room_id: str, before_id: str | None, limit: int
+    ) -> list[RoomLogEntry]:
+        if not plausible(room_id):
+            return []
+        async with self._read() as conn:
+            return await moderation.log_page(conn, room_id, before_id, limit)
 
     # --- reports and search -------------------------------------------------------------------
 
+    async def search_messages(
+        self,
+        user_id: str,
+        query: str,
+        room_id: str | None = None,
+        before: tuple[int, str] | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Message], bool]:
+        if not plausible(user_id, query, room_id or "", before[1] if before else ""):
+            return [], False
+        async with self._read() as conn:
+            return await search_sql.search(conn, user_id, query, room_id, before, limit)
+
+    async def create_report(self, report: Report) -> tuple[Report, bool]:
+        return await self._write_with_retry(lambda conn: reports_sql.create(conn, report))
+
+    async def get_report(self, report_id: str) -> Report | None:
+        if not plausible(report_id):
+            return None
+        async with self._read() as conn:
+            return await reports_sql.get(conn, report_id)
+
+    async def list_reports(
+        self,
+        status: ReportStatus | None = None,
+        before: tuple[int, str] | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Report], bool]:
+        if before is not None and not plausible(before[1]):
+            return [], False
+        async with self._read() as conn:
+            return await reports_sql.listed(conn, status, before, limit)
+
+    async def resolve_report(
+        self, report_id: str, resolver_id: str, note: str | None, now_ts: int
+    ) -> tuple[Report, bool] | None:
+        if not plausible(report_id):
+            return None
+        async with self._write() as conn:
+            return await reports_sql.resolve(conn, report_id, resolver_id, note, now_ts)
+
+    async def erase_from_reports(self, user_id: str) -> int:
+        if not plausible(user_id):
+            return 0
+        async with self._write() as conn:
+            return await reports_sql.erase(conn, user_id)
+
     # --- retention ------------------------------------------------------------------------------
+
+    async def get_room_retention(self, room_id: str) -> int | None:
+        if not plausible(room_id):
+            return None
+        async with self._read() as conn:
+            return await retention_sql.get_days(conn, room_id)
+
+    async def set_room_retention(self, room_id: str, days: int | None, now_ts: int) -> None:
+        async with self._write() as conn:
+            await retention_sql.set_days(conn, room_id, days, now_ts)
+
+    async def retention_rooms(
+        self, after_id: str, limit: int, *, every_room: bool
+    ) -> list[tuple[str, int | None]]:
+        async with self._read() as conn:
+            return await retention_sql.rooms_page(conn, after_id, limit, every_room)
+
+    async def first_seq(self, room_id: str) -> int:
+        if not plausible(room_id):
+            return 0
+        async with self._read(snapshot=True) as conn:
+            return await retention_sql.first_seq(conn, room_id)
+
+    async def purge_messages(self, room_id: str, before_ts: int, limit: int) -> PurgedMessages:
+        async with self._write() as conn:
+            return await retention_sql.purge_messages(conn, room_id, before_ts, limit)
+
+    async def purge_media(
+        self, before_ts: int, limit: int, only: Sequence[str] | None = None
+    ) -> PurgedMedia:
+        async with self._write() as conn:
+            return await retention_sql.purge_media(conn, before_ts, limit, only)
+
+    async def claim_lease(self, name: str, holder: str, now_ts: int, lease_ms: int) -> bool:
+        return await self._write_with_retry(
+            lambda conn: retention_sql.claim_lease(conn, name, holder, now_ts, lease_ms)
+        )
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        async with self._write() as conn:
+            await retention_sql.release_lease(conn, name, holder)

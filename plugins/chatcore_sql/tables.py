@@ -50,6 +50,13 @@ users = Table(
     Column("avatar_media_id", String(64), nullable=True),
     Column("password_hash", Text, nullable=False),
     Column("created_ts", BigInteger, nullable=False),
+    # Administration (migration 0010): a server admin; when the account was disabled (NULL:
+    # it is not); when it was erased (NULL: it was not; an erased user's row is a tombstone
+    # that keeps their messages' sender); when they last logged in or refreshed a token.
+    Column("is_admin", Boolean, nullable=False, server_default=text("false")),
+    Column("disabled_ts", BigInteger, nullable=True),
+    Column("erased_ts", BigInteger, nullable=True),
+    Column("last_seen_ts", BigInteger, nullable=True),
     UniqueConstraint("username_lower"),
 )
 
@@ -101,6 +108,9 @@ rooms = Table(
     Column("created_ts", BigInteger, nullable=False),
     # The ts of the newest message, else created_ts: room lists are ordered by it.
     Column("last_ts", BigInteger, nullable=False),
+    # Room administration (migration 0011): a group's topic and avatar (a media id).
+    Column("topic", Text, nullable=True),
+    Column("avatar_media_id", String(64), nullable=True),
     UniqueConstraint("direct_key"),
     CheckConstraint("kind IN ('direct', 'group')", name="kind"),
 )
@@ -113,8 +123,13 @@ room_members = Table(
     Column("joined_ts", BigInteger, nullable=False),
     # The member's read receipt: the highest seq they have read (moves forward only).
     Column("read_seq", BigInteger, nullable=False, server_default="0"),
+    # Room administration (migration 0011): the member's role in a group (the owner's row says
+    # "owner", in step with rooms.owner_id), and until when they cannot send (NULL: never).
+    Column("role", String(16), nullable=False, server_default="member"),
+    Column("muted_until_ts", BigInteger, nullable=True),
     # The primary key (room_id, user_id) serves per-room lookups; this one "rooms of a user".
     Index(None, "user_id"),
+    CheckConstraint("role IN ('owner', 'admin', 'member')", name="role"),
 )
 
 messages = Table(
@@ -308,8 +323,147 @@ rate_limits = Table(
 
 # --- administration: audit log -----------------------------------------------------------------
 
+# Every admin and moderator action (see `chatcore.interfaces.AdminStorage`). The id grows with
+# each entry: it orders the log and is the paging cursor. `actor_id` is NULL for the console
+# or a background job; no foreign keys, so that entries outlive what they name (an erased user
+# keeps their tombstone row anyway). `details` is a JSON object as text.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # INTEGER on SQLite: only an INTEGER PRIMARY KEY counts up there (the rowid).
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor_id", String(ID), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target_kind", String(32), nullable=False),
+    Column("target_id", String(128), nullable=False),
+    Column("room_id", String(ID), nullable=True),
+    Column("details", Text, nullable=False),
+    # "The log of one target", newest first (the primary key serves the whole log).
+    Index(None, "target_kind", "target_id", "id"),
+)
+
+# The messages a user sent: counts in the admin's user list, and erasure with its messages
+# removed (an entry per message, the price of both).
+Index("ix_messages_sender_id", messages.c.sender_id)
+
 # --- room administration: bans, the room log ---------------------------------------------------
+
+# Who is kept out of a group room. No foreign keys to users: a ban (and the log below) names
+# users by id only, and outlives what an erasure removes of an account.
+room_bans = Table(
+    "room_bans",
+    metadata,
+    Column("room_id", String(ID), ForeignKey("rooms.id"), primary_key=True),
+    Column("user_id", String(ID), primary_key=True),
+    Column("banned_by", String(ID), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("ts", BigInteger, nullable=False),
+)
+
+# A room's administrative history: one row per change (who did what), read newest first by
+# `id`, which only grows (an INTEGER PRIMARY KEY on SQLite, a BIGSERIAL on PostgreSQL).
+# `details` is a JSON object as text. `actor_id` NULL: the console or a background job.
+room_log = Table(
+    "room_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("room_id", String(ID), ForeignKey("rooms.id"), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor_id", String(ID), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("target_id", String(ID), nullable=True),
+    Column("details", Text, nullable=False),
+    # A room's history, page by page.
+    Index(None, "room_id", "id"),
+)
 
 # --- reports and search ------------------------------------------------------------------------
 
+# A report of abuse: a member reports a message of their room, a server admin resolves it.
+# `message_json` is the message as it was when reported (a `Message` as JSON text): the admin
+# judges that, even after an edit, a deletion or a retention purge. No foreign keys: the
+# report outlives what it names (an erased user, a purged message), as the audit log does.
+# An open report has `resolved_ts` NULL; the partial unique index keeps one open report per
+# (message, reporter), also between nodes: a repeat answers the open one.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("room_id", String(ID), nullable=False),
+    Column("message_id", String(ID), nullable=False),
+    # The reported message's sender: an erasure finds the copies of their messages by it.
+    Column("sender_id", String(ID), nullable=False, index=True),
+    Column("reporter_id", String(ID), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("message_json", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("resolved_by", String(ID), nullable=True),
+    Column("resolved_ts", BigInteger, nullable=True),
+    Column("note", Text, nullable=True),
+    CheckConstraint("status IN ('open', 'resolved')", name="status"),
+    # The admins' list: one status, newest first (`ts`, then `id`, is the paging order).
+    Index(None, "status", "ts", "id"),
+    Index(None, "ts", "id"),
+    Index(
+        None,
+        "message_id",
+        "reporter_id",
+        unique=True,
+        postgresql_where=text("resolved_ts IS NULL"),
+        sqlite_where=text("resolved_ts IS NULL"),
+    ),
+)
+
+#: The full-text index of messages, made by migration 0012 in a form SQLAlchemy cannot
+#: describe: on SQLite the FTS5 table `messages_fts` (external content on `messages`, kept by
+#: triggers; FTS5 keeps its shadow tables `messages_fts_*` beside it), on PostgreSQL the GIN
+#: index `ix_messages_search` on `to_tsvector('simple', body)`. Schema comparisons leave
+#: them out (`described`).
+MESSAGES_FTS = "messages_fts"
+MESSAGES_SEARCH_INDEX = "ix_messages_search"
+
+
+def described(name: str | None, type_: str, parent_names: object) -> bool:
+    """False for the search index's objects, which this metadata does not describe: an
+    Alembic `include_name` hook (autogenerate, and the test that migrations agree with it)."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return name != MESSAGES_FTS and not name.startswith(MESSAGES_FTS + "_")
+    return not (type_ == "index" and name == MESSAGES_SEARCH_INDEX)
+
 # --- retention ---------------------------------------------------------------------------------
+
+# A room's own retention in days (see `chatcore.interfaces.RetentionStorage`); no row: the
+# server's default. No foreign key, like the other tables rooms may outlive or not: a row
+# naming a room that is gone is harmless.
+room_retention = Table(
+    "room_retention",
+    metadata,
+    Column("room_id", String(ID), primary_key=True),
+    Column("days", Integer, nullable=False),
+    Column("updated_ts", BigInteger, nullable=False),
+)
+
+# Leases of cluster-wide background jobs: `holder` (a node) runs job `name` until `until_ts`;
+# a lease whose time has passed is free. The primary key is what decides between nodes.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("until_ts", BigInteger, nullable=False),
+)
+
+# "Is this media a room's avatar" (the retention job keeps media in use): only the few rows
+# with an avatar are indexed, like users' avatars.
+Index(
+    "ix_rooms_avatar_media_id",
+    rooms.c.avatar_media_id,
+    postgresql_where=text("avatar_media_id IS NOT NULL"),
+    sqlite_where=text("avatar_media_id IS NOT NULL"),
+)

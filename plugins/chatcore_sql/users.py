@@ -10,13 +10,19 @@ from __future__ import annotations
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chatcore.errors import not_found
+from chatcore.errors import ChatError, ErrorCode, not_found
 from chatcore.models import Credentials, RefreshOutcome, User
 from chatcore_sql.rows import USER_COLUMNS, user_of
 from chatcore_sql.sqlite_writer import CompiledSql
 from chatcore_sql.tables import logins, refresh_tokens, users
 
-USER_BY_ID = select(*USER_COLUMNS).where(users.c.id == bindparam("user_id"))
+#: Why a disabled (or erased) account cannot log in (docs/protocol.md, Administration).
+ACCOUNT_DISABLED = "This account is disabled; ask the server's admins."
+
+# An erased user is nobody here: only `AdminStorage.get_tombstone` reads their row.
+USER_BY_ID = select(*USER_COLUMNS).where(
+    users.c.id == bindparam("user_id"), users.c.erased_ts.is_(None)
+)
 SQLITE_USER_BY_ID = CompiledSql(USER_BY_ID)
 
 
@@ -49,7 +55,7 @@ async def require(conn: AsyncConnection, user_id: str) -> None:
 
 async def credentials(conn: AsyncConnection, username: str) -> Credentials | None:
     stmt = select(*USER_COLUMNS, users.c.password_hash).where(
-        users.c.username_lower == username.lower()
+        users.c.username_lower == username.lower(), users.c.erased_ts.is_(None)
     )
     row = (await conn.execute(stmt)).first()
     if row is None:
@@ -72,7 +78,8 @@ async def search(conn: AsyncConnection, prefix: str, limit: int) -> list[User]:
             or_(
                 users.c.username_lower.startswith(lowered, autoescape=True),
                 users.c.display_name_lower.startswith(lowered, autoescape=True),
-            )
+            ),
+            users.c.erased_ts.is_(None),  # a tombstone is nobody to find
         )
         .order_by(users.c.username_lower)
         .limit(limit)
@@ -101,8 +108,16 @@ async def create_login(
     refresh_expires_ts: int,
     now_ts: int,
 ) -> None:
-    await require(conn, user_id)
+    # The row lock (PostgreSQL) orders this after a concurrent `disable_user`, which ends the
+    # live logins: a login is never started for an account that is being disabled.
+    locked = select(users.c.disabled_ts, users.c.erased_ts).where(users.c.id == user_id)
+    row = (await conn.execute(locked.with_for_update())).first()
+    if row is None:
+        raise not_found("The user")
+    if row.disabled_ts is not None or row.erased_ts is not None:
+        raise ChatError(ErrorCode.FORBIDDEN, ACCOUNT_DISABLED)
     await conn.execute(insert(logins).values(id=login_id, user_id=user_id, created_ts=now_ts))
+    await seen(conn, user_id, now_ts)
     await conn.execute(
         insert(refresh_tokens).values(
             token_hash=refresh_hash,
@@ -137,6 +152,7 @@ async def rotate_refresh_token(
     if row is None:
         return RefreshOutcome(status="unknown")
     if rotated:
+        await seen(conn, row.user_id, now_ts)
         await conn.execute(
             insert(refresh_tokens).values(
                 token_hash=new_hash,
@@ -153,6 +169,18 @@ async def rotate_refresh_token(
     else:
         status = "expired"
     return RefreshOutcome(status=status, login_id=row.login_id, user_id=row.user_id)
+
+
+async def seen(conn: AsyncConnection, user_id: str, now_ts: int) -> None:
+    """The user's last seen time (never moved back)."""
+    await conn.execute(
+        update(users)
+        .where(
+            users.c.id == user_id,
+            or_(users.c.last_seen_ts.is_(None), users.c.last_seen_ts < now_ts),
+        )
+        .values(last_seen_ts=now_ts)
+    )
 
 
 async def end_login(conn: AsyncConnection, login_id: str, now_ts: int) -> None:

@@ -265,6 +265,30 @@ async def test_history_pages_edits_deletes_and_reads(server: ServerProcess) -> N
         assert (await bob.api.room(room.id)).unread == 2
 
 
+async def test_search_messages_pages_and_report(server: ServerProcess) -> None:
+    async with People(server) as people:
+        ann, bob = await people.people(2)
+        room = await ann.api.create_group("Search", [bob.id])
+        sent = [
+            await ann.api.send_message(room.id, {"ref": f"s{i}", "body": f"findable {i}"})
+            for i in range(3)
+        ]
+        await ann.api.send_message(room.id, {"ref": "other", "body": "something else"})
+
+        first = await bob.api.search_messages("FINDABLE", limit=2)
+        assert [m.id for m in first.messages] == [sent[2].id, sent[1].id]
+        assert first.has_more and first.next is not None
+        rest = await bob.api.search_messages("findable", room_id=room.id, before=first.next)
+        assert [m.id for m in rest.messages] == [sent[0].id]
+        assert not rest.has_more and rest.next is None
+        empty = await error_of(bob.api.search_messages("***"))
+        assert (empty.status, empty.code) == (400, "bad_request")
+
+        report = await bob.api.report_message(room.id, sent[0].id, "not nice")
+        assert (report["status"], report["message"]["id"]) == ("open", sent[0].id)
+        assert await bob.api.report_message(room.id, sent[0].id, "again") == report
+
+
 # --- media, stickers, push devices -----------------------------------------------------------
 
 

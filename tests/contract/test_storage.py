@@ -337,7 +337,9 @@ async def test_sqlite_two_engines_on_one_file_do_not_lock_each_other(tmp_path: P
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
-@pytest.mark.parametrize("change", ["another message", "the sender left", "a block"])
+@pytest.mark.parametrize(
+    "change", ["another message", "the sender left", "a block", "the sender was muted"]
+)
 @pytest.mark.anyio
 async def test_postgres_batch_read_before_a_change_is_decided_again(
     sql_storage: SqlStorage, change: str, monkeypatch: pytest.MonkeyPatch
@@ -347,7 +349,7 @@ async def test_postgres_batch_read_before_a_change_is_decided_again(
     A change committed between the read and the write (by another node) must not be
     overlooked: the batch is decided again, the locking way, and ends as if it had come
     after the change (no seq used twice, no message from a sender who left, none across a
-    block)."""
+    block, none from a sender muted meanwhile)."""
     storage = sql_storage
     alice, bob = await make_users(storage, "alice", "bob")
     room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
@@ -367,6 +369,14 @@ async def test_postgres_batch_read_before_a_change_is_decided_again(
                         "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2",
                         room.id,
                         alice.id,
+                    )
+                elif change == "the sender was muted":
+                    await other.execute(
+                        "UPDATE room_members SET muted_until_ts = $3 "
+                        "WHERE room_id = $1 AND user_id = $2",
+                        room.id,
+                        alice.id,
+                        FAR,
                     )
                 else:
                     await other.execute(
@@ -388,6 +398,8 @@ async def test_postgres_batch_read_before_a_change_is_decided_again(
     else:
         assert isinstance(result, ChatError)
         assert stored == [("a", 1)]
+        if change == "the sender was muted":
+            assert result.code == "forbidden" and "muted" in result.message
     room_now = await storage.get_room(room.id)
     assert room_now is not None and room_now.last_seq == stored[-1][1]
 
@@ -639,7 +651,12 @@ async def test_sqlite_writer_transactions(tmp_path: Path) -> None:
 
 def schema_drift(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(
-        connection, opts={"version_table": migrate.VERSION_TABLE, "compare_type": True}
+        connection,
+        opts={
+            "version_table": migrate.VERSION_TABLE,
+            "compare_type": True,
+            "include_name": tables.described,  # the search index: not SQLAlchemy's to describe
+        },
     )
     return list(compare_metadata(context, metadata))
 

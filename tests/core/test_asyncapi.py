@@ -8,7 +8,7 @@ from chatcore.protocol.frames import CLIENT_FRAMES
 
 SERVER_EVENTS = {
     "ready", "ack", "message", "message_updated", "synced", "typing", "receipt", "presence",
-    "room", "contact", "pong", "error",
+    "room", "room_log", "contact", "pong", "error",
 }
 
 
@@ -27,4 +27,8 @@ def test_asyncapi_document_lists_every_frame_and_event(server):
     assert {"type", "ref", "room_id"} <= set(send["required"])
     ack = messages["server.ack"]["payload"]
     assert ack["properties"]["message"] == {"$ref": "#/components/schemas/Message"}
-    assert {"User", "Message"} <= set(doc["components"]["schemas"])
+    assert {"User", "Message", "RoomLogEntry"} <= set(doc["components"]["schemas"])
+    room_log = messages["server.room_log"]["payload"]
+    assert room_log["properties"]["entry"] == {"$ref": "#/components/schemas/RoomLogEntry"}
+    entry = doc["components"]["schemas"]["RoomLogEntry"]
+    assert {"id", "room_id", "ts", "actor_id", "action"} <= set(entry["required"])

@@ -15,6 +15,7 @@ import pytest
 from chatcore.models import Draft, Message
 from chatcore.protocol.frames import SyncFrame
 from chatcore.server.realtime import live
+from chatcore.state import State
 from chatcore_sql.settings import SqlStorageSettings
 from chatcore_sql.storage import SqlStorage, async_url
 
@@ -41,7 +42,10 @@ class ListeningSession:
 
     def __init__(self, storage: SqlStorage, user_id: str, limit: int) -> None:
         limits = SimpleNamespace(max_sync_messages=limit)
-        self.app = SimpleNamespace(storage=storage, settings=SimpleNamespace(limits=limits))
+        # `state` holds the app's metrics, which the catch-up counts in.
+        self.app = SimpleNamespace(
+            storage=storage, settings=SimpleNamespace(limits=limits), state=State()
+        )
         self.user_id = user_id
         self.conn = SimpleNamespace(drain=self._drained)
         self.sent: list[dict[str, Any]] = []

@@ -359,6 +359,8 @@ class PushDispatcher:
 async def push_dispatcher(app: App) -> PushDispatcher | None:
     """The node's dispatcher over the adapters plugins contribute (`chatcore_push_adapters`);
     None when `[push] enabled` is false or no adapter is configured."""
+    # Registered even while pushes are off: dashboards and alert rules find them (at 0).
+    PushMetrics.for_app(app)
     if not app.settings.push.enabled:
         return None
     adapters: dict[str, PushAdapter] = {}

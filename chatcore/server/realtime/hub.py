@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from chatcore.metrics import Tally, core_metrics
 from chatcore.protocol.frames import encode, message_event
 from chatcore.server.realtime.blocklist import BlockSets
 from chatcore.server.realtime.cluster import (
@@ -117,8 +118,15 @@ class Hub:
         # Subscribing and announcing presence await the broker; one lock keeps two sessions of
         # one user (or one room) from subscribing twice. Delivery never takes it.
         self._lock = asyncio.Lock()
+        # Events handed to sessions (`chatcore_events_delivered_total`), counted once per event
+        # by how many sessions get it; the app's metrics are taken on at start.
+        self._delivered_messages = Tally()
+        self._delivered_other = Tally()
 
     async def start(self) -> None:
+        metrics = core_metrics(self.app)
+        self._delivered_messages = metrics.delivered_messages
+        self._delivered_other = metrics.delivered_other
         self._subscription = await self.app.broker.subscribe(LOGINS_CHANNEL, self._on_login_event)
         self._presence_sub = await self.app.broker.subscribe(PRESENCE_CHANNEL, self._on_presence)
         self._presence_tasks = [
@@ -348,10 +356,13 @@ class Hub:
             return
         skip = envelope.header.get("skip_user")
         hidden = envelope.header.get("hide") or ()
+        delivered = 0
         for session in list(self.rooms.get(room_id, ())):
             user_id = session.user_id
             if user_id != skip and user_id not in hidden:
                 session.deliver(room_id, None, envelope.event)
+                delivered += 1
+        self._delivered_other.value += delivered
 
     def released_seq(self, room_id: str) -> int:
         """The highest seq of the room this node has released to its sessions (-1: none)."""
@@ -363,8 +374,10 @@ class Hub:
         if order is None:
 
             def release(seq: int, event: bytes) -> None:
-                for session in list(self.rooms.get(room_id, ())):
+                sessions = list(self.rooms.get(room_id, ()))
+                for session in sessions:
                     session.deliver(room_id, seq, event)
+                self._delivered_messages.value += len(sessions)
 
             async def fetch(after_seq: int, limit: int) -> list[tuple[int, bytes]]:
                 found = await self.app.storage.messages_after(room_id, after_seq, limit)
@@ -390,8 +403,10 @@ class Hub:
             self._membership_tasks.add(task)
             task.add_done_callback(self._membership_tasks.discard)
             return
-        for session in list(self.by_user.get(user_id, ())):
+        sessions = list(self.by_user.get(user_id, ()))
+        for session in sessions:
             session.deliver(None, None, envelope.event)
+        self._delivered_other.value += len(sessions)
 
     async def _membership(
         self, user_id: str, room_id: str, members: list[str], envelope: Envelope
@@ -410,6 +425,7 @@ class Hub:
                 await self._prune([room_id])
         for session in sessions:
             session.deliver(None, None, envelope.event)
+        self._delivered_other.value += len(sessions)
 
     async def block_changed(self, user_a: str, user_b: str, blocked: bool) -> None:
         """The two users are now blocked (either way), or no longer: every node updates its

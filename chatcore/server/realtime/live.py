@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from chatcore.errors import not_found
+from chatcore.metrics import core_metrics
 from chatcore.models import Stored
 from chatcore.protocol.frames import (
     PingFrame,
@@ -76,6 +77,9 @@ async def sync(session: Session, frame: SyncFrame) -> None:
     session.begin_sync()
     synced: dict[str, int] = {}
     has_more: dict[str, bool] = {}
+    # Rooms whose catch-up begins above seqs retention deleted: the first seq still there.
+    first_seq: dict[str, int] = {}
+    sent = 0  # messages the catch-up sent, all rooms (`chatcore_sync_messages`)
     try:
         for room_id, last_seq in (await storage.room_seqs(session.user_id)).items():
             start = frame.rooms.get(room_id, 0)
@@ -100,17 +104,25 @@ async def sync(session: Session, frame: SyncFrame) -> None:
                         await session.conn.drain()
                         queued = 0
                 if batch:
+                    if not count and batch[0].seq > highest + 1:
+                        first_seq[room_id] = batch[0].seq  # seqs are gapless: these were deleted
                     highest, count = batch[-1].seq, count + len(batch)
+                    sent += len(batch)
                 if final or len(batch) < want:
                     break
+            if not count and highest < last_seq:
+                first_seq[room_id] = last_seq + 1  # every message above the cursor was deleted
             synced[room_id] = highest
             if frame.since_ts is not None and start > 0:
                 for message in await storage.updated_since(room_id, frame.since_ts, start):
                     session.send_encoded(messages.updated_event(message))
         event: dict[str, Any] = {"type": "synced", "rooms": synced, "has_more": has_more}
+        if first_seq:
+            event["first_seq"] = first_seq
         if frame.ref is not None:
             event["ref"] = frame.ref
         session.send(event)
+        core_metrics(app).sync_messages.observe(sent)
     finally:
         session.end_sync(synced)
 
@@ -119,6 +131,7 @@ async def typing(session: Session, frame: TypingFrame) -> None:
     if frame.room_id not in session.rooms:
         raise not_found("This room")
     if session.typing_bucket.take():
+        core_metrics(session.app).rate_limited.labels("typing").value += 1
         return
     hub = session.app.hub
     blocked_with = await hub.blocks.of(session.user_id)  # kept in memory: no storage read

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from chatcore.errors import ChatError, ErrorCode
+from chatcore.metrics import core_metrics
 from chatcore.protocol.frames import AuthFrame, FrameError, ack_of, encode, parse_frame
 from chatcore.ratelimit import TokenBucket
 from chatcore.server.realtime.live import FRAME_HANDLERS, ack_event, typing_bucket
@@ -217,8 +218,10 @@ class Session:
                 raise FrameError("The first frame must be 'auth'.")
             identity = await self.app.auth.authenticate(frame.token)
             user = await self.app.storage.get_user(identity.user_id)
-            if user is None:
+            if user is None or user.deleted:
                 raise ChatError(ErrorCode.UNAUTHORIZED, "This account no longer exists.")
+            if user.disabled:  # its logins ended; this token was checked before the news came
+                raise ChatError(ErrorCode.UNAUTHORIZED, "This account is disabled.")
         except FrameError:
             return self._refuse_auth(FIRST_FRAME)
         except ChatError as exc:
@@ -245,6 +248,7 @@ class Session:
             seqs = await self.app.storage.room_seqs(user.id)
         except Exception:
             log.exception("session %s: error reading rooms", self.id)
+            core_metrics(self.app).storage_errors.labels("room_seqs").value += 1
             self.send_error(ChatError(ErrorCode.UNAVAILABLE, "Storage is unavailable; try again."))
             self.close(CLOSE_TRY_AGAIN_LATER, "unavailable")
             return False
@@ -314,6 +318,7 @@ class Session:
         Only its `ref` is read (no validation): refusing must stay cheap under a flood.
         """
         self._refused_in_a_row += 1
+        core_metrics(self.app).frames_refused.value += 1
         retry = max(1, math.ceil(wait * 1000))
         self.send_error(
             ChatError(ErrorCode.RATE_LIMITED, "Too many frames; slow down.", retry_after_ms=retry),

@@ -47,6 +47,7 @@ from __future__ import annotations
 import pytest
 
 from chatcore.interfaces import Storage
+from chatcore.testing.storage_contract.admin import AdminContract
 from chatcore.testing.storage_contract.base import (
     FAR,
     HASH,
@@ -67,10 +68,13 @@ from chatcore.testing.storage_contract.devices import DevicesContract
 from chatcore.testing.storage_contract.logins import LoginsContract
 from chatcore.testing.storage_contract.media import MediaContract
 from chatcore.testing.storage_contract.messages import MessagesContract
+from chatcore.testing.storage_contract.moderation import ModerationContract
 from chatcore.testing.storage_contract.profile import ProfileContract
 from chatcore.testing.storage_contract.push_queue import PushQueueContract
 from chatcore.testing.storage_contract.rate_limits import RateLimitsContract
+from chatcore.testing.storage_contract.retention import RetentionContract
 from chatcore.testing.storage_contract.rooms import RoomsContract
+from chatcore.testing.storage_contract.search import ReportsContract, SearchContract
 from chatcore.testing.storage_contract.stickers import StickersContract
 from chatcore.testing.storage_contract.users import UsersContract
 
@@ -78,16 +82,21 @@ __all__ = [
     "FAR",
     "HASH",
     "KEYS",
+    "AdminContract",
     "ContactsContract",
     "ContractBase",
     "DevicesContract",
     "LoginsContract",
     "MediaContract",
     "MessagesContract",
+    "ModerationContract",
     "ProfileContract",
     "PushQueueContract",
     "RateLimitsContract",
+    "ReportsContract",
+    "RetentionContract",
     "RoomsContract",
+    "SearchContract",
     "StickersContract",
     "StorageContract",
     "UsersContract",
@@ -115,6 +124,11 @@ class StorageContract(
     DevicesContract,
     PushQueueContract,
     RateLimitsContract,
+    AdminContract,
+    ModerationContract,
+    RetentionContract,
+    SearchContract,
+    ReportsContract,
 ):
     """The whole contract suite; subclasses provide the `storage` fixture (and `other_node`)."""
 

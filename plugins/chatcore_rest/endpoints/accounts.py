@@ -5,6 +5,8 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import document_response, validate_request
 
+from chatcore.errors import ChatError, ErrorCode
+from chatcore.metrics import core_metrics
 from chatcore.models import Identity
 from chatcore.server import accounts
 from chatcore_rest.auth import requires_auth
@@ -43,7 +45,19 @@ async def register(data: RegisterRequest) -> Response:
 @api_doc(errors=(400, 401, 413, 429))
 async def login(data: LoginRequest) -> Response:
     """Sign in with a username and password; starts a login (no auth)."""
-    pair = await rest_state().app.auth.login(data.username, data.password, client_address())
+    app = rest_state().app
+    metrics = core_metrics(app)
+    try:
+        pair = await app.auth.login(data.username, data.password, client_address())
+    except ChatError as exc:
+        # Counted whatever the auth backend: failures and throttling are what an alert watches.
+        if exc.code is ErrorCode.RATE_LIMITED:
+            metrics.logins.labels("rate_limited").value += 1
+            metrics.rate_limited.labels("login").value += 1
+        elif exc.code in (ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN):  # wrong, or disabled
+            metrics.logins.labels("failed").value += 1
+        raise
+    metrics.logins.labels("ok").value += 1
     return json_response(pair.wire(), headers=NO_STORE)
 
 

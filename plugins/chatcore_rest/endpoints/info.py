@@ -16,6 +16,7 @@ from quart_schema import document_response
 
 import chatcore
 from chatcore.errors import ErrorCode
+from chatcore.metrics import core_metrics
 from chatcore.state import StateKey
 from chatcore_rest.endpoints.base import API_PREFIX, Area
 from chatcore_rest.errors import error_response
@@ -68,6 +69,8 @@ async def get_health() -> Response:
         _answers("storage", app.storage.ping()), _answers("message broker", app.broker.ping())
     )
     down = [name for name, ok in answers if not ok]
+    if "storage" in down:
+        core_metrics(app).storage_errors.labels("ping").value += 1
     if down:
         return error_response(
             ErrorCode.UNAVAILABLE,

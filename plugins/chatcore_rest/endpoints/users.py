@@ -34,8 +34,10 @@ async def search_users(identity: Identity, query_args: UserSearch) -> Response:
 @document_response(User)
 @api_doc(errors=(401, 404))
 async def get_user(identity: Identity, user_id: str) -> Response:
-    """A user by id."""
-    user = await rest_state().app.storage.get_user(user_id)
+    """A user by id. An erased user answers their tombstone: `{"id", "username": "",
+    "display_name": "Deleted user", "deleted": true}` (docs/protocol.md, Administration)."""
+    storage = rest_state().app.storage
+    user = await storage.get_user(user_id) or await storage.get_tombstone(user_id)
     if user is None:
         raise not_found("This user")
     return json_response(user.wire())

@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from chatcore_sql.migrate import VERSION_TABLE
-from chatcore_sql.tables import metadata
+from chatcore_sql.tables import described, metadata
 
 config = context.config
 
@@ -27,6 +27,7 @@ def run_on(connection: Connection) -> None:
         # SQLite cannot ALTER most things: future migrations use batch mode there.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=described,  # the search index of migration 0012 (see tables.described)
     )
     with context.begin_transaction():
         context.run_migrations()

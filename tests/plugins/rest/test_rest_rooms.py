@@ -148,7 +148,10 @@ def test_create_room_needs_a_json_object(
 def test_group_room(client: httpx.Client, user: Callable[[], TestUser]) -> None:
     owner, ann, ben = user(), user(), user()
     room = group(client, owner, ann, ben, name="  Hiking  ")
-    assert set(room) == ROOM_KEYS, room
+    # Room administration: a group room lists its admins (none yet); topic and avatar are
+    # left out while it has none.
+    assert set(room) == ROOM_KEYS | {"admin_ids"}, room
+    assert room["admin_ids"] == []
     assert room["kind"] == "group"
     assert room["name"] == "Hiking"
     assert room["owner_id"] == owner.id
@@ -885,7 +888,12 @@ def test_openapi_documents_rooms_and_messages(openapi: dict[str, Any]) -> None:
     assert {"room_id", "after_seq", "before_seq", "limit"} <= history_params
     schemas = openapi["components"]["schemas"]
     assert set(schemas["RoomBody"]["required"]) == ROOM_KEYS
-    assert set(schemas["RoomBody"]["properties"]) == ROOM_KEYS | {"last_message"}
+    assert set(schemas["RoomBody"]["properties"]) == ROOM_KEYS | {
+        "last_message",
+        "admin_ids",
+        "topic",
+        "avatar_media_id",
+    }
     assert set(schemas["MessageBody"]["required"]) == MESSAGE_KEYS
     assert set(schemas["MessageBody"]["properties"]) == MESSAGE_KEYS | {
         "media_id",

@@ -496,6 +496,9 @@ export class Client extends EventTarget {
       (page.length && page[page.length - 1].seq <= 1) ||
       (!page.length && top !== null && top < 1);
     const gapAtTop = top !== null && page.length && page[0].seq !== top;
+    // The oldest seq the server still has, when its reply said there is nothing older (the
+    // room's first messages may have been deleted by retention: its history starts later).
+    let first = 1;
     if ((!complete || gapAtTop) && this.user) {
       try {
         const reply = await this.api.request('GET', `/rooms/${encodeURIComponent(roomId)}/messages`,
@@ -504,6 +507,7 @@ export class Client extends EventTarget {
           await this._ensureRooms(new Set([roomId]));
           await storeMessages(reply.messages, this._me, {count: false});
           page = await this._storedPage(roomId, beforeSeq, limit);
+          if (!reply.has_more) first = Math.min(...reply.messages.map((m) => m.seq));
         } else if (!page.length) {
           return {messages: [], hasMore: false};
         }
@@ -512,7 +516,7 @@ export class Client extends EventTarget {
       }
     }
     page.reverse();
-    return {messages: page, hasMore: page.length ? page[0].seq > 1 : false};
+    return {messages: page, hasMore: page.length ? page[0].seq > first : false};
   }
 
   /** Stored messages below `beforeSeq`, newest first, cut at the first gap in seqs. */

@@ -87,6 +87,22 @@ export function storeMessages(messages, me, {count = true} = {}) {
   });
 }
 
+/**
+ * The server no longer has the room's messages below `firstSeq` (retention deleted them): the
+ * room's cursor jumps to `firstSeq - 1` when it is lower, then on over what is stored (a live
+ * message above may be there already). One transaction.
+ * @returns {Promise<number>} the room's cursor
+ */
+export function skipDeleted(roomId, firstSeq) {
+  return tx(['messages', 'cursors'], 'readwrite', async (ms, cs) => {
+    const cursor = await req(cs.get(roomId));
+    const from = Math.max(cursor ? cursor.seq : 0, firstSeq - 1);
+    const to = await contiguousFrom(ms, roomId, from);
+    if (!cursor || to !== cursor.seq) cs.put({room_id: roomId, seq: to});
+    return to;
+  });
+}
+
 /** The end of the run of stored seqs of `roomId` that continues from `from` (one key cursor). */
 function contiguousFrom(ms, roomId, from) {
   return new Promise((resolve, reject) => {
@@ -293,6 +309,11 @@ export class CatchUp {
     if (frame.ref !== this._ref) return false;
     this._ref = null;
     this._refusals = 0;
+    // Rooms whose oldest messages the server deleted (retention): their cursors jump those
+    // seqs, or the catch-up would wait for them forever.
+    for (const [roomId, seq] of Object.entries(frame.first_seq || {})) {
+      if (Number.isInteger(seq)) await skipDeleted(roomId, seq);
+    }
     const more = new Set(Object.entries(frame.has_more || {}).filter(([, v]) => v).map(([k]) => k));
     if (more.size) {
       // Live messages of a room with more to catch up lie above what is still missing.
