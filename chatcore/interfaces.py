@@ -482,7 +482,9 @@ class AdminStorage(Protocol):
         their queued pushes, and refresh tokens are deleted; live logins ended; memberships
         removed (ownership passes on as when leaving). With `remove_messages` every message they
         sent becomes a deleted one (body "", no media or sticker, `deleted`, seq kept) updated
-        at `now_ts`. None when there is no such user (or erased already)."""
+        at `now_ts`. The copies reports keep of their messages lose their content the same way
+        and the reasons of the reports they filed become "" (the reports stay, as the record of
+        what admins did). None when there is no such user (or erased already)."""
 
     async def add_audit_entry(
         self,
@@ -616,13 +618,6 @@ class SearchStorage(Protocol):
     ) -> tuple[Report, bool] | None:
         """Resolve an open report (by `resolver_id`, with `note`): the report and True. A
         report resolved already is left as it is: it and False. None: no such report."""
-
-    async def erase_from_reports(self, user_id: str) -> int:
-        """The reports' part of erasing a user (a data-erasure request): the copies reports
-        keep of the messages the user sent lose their content (`body` "", no media or
-        sticker, `deleted` true) and the reasons of the reports the user filed become "";
-        the reports themselves stay, as the record of what admins did. The number of reports
-        changed (a report both by and about the user counts twice)."""
 
 
 class RetentionStorage(Protocol):

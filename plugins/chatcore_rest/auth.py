@@ -11,10 +11,11 @@ from quart_schema import security_scheme
 
 from chatcore.errors import unauthorized
 from chatcore.models import Identity
+from chatcore.server.admin import require_admin
 from chatcore_rest.request import ChatRequest
 from chatcore_rest.state import rest_state
 
-__all__ = ["BEARER", "authenticate", "bearer_token", "requires_auth"]
+__all__ = ["BEARER", "authenticate", "bearer_token", "requires_admin", "requires_auth"]
 
 #: The name of the security scheme in the OpenAPI document.
 BEARER = "bearer"
@@ -51,6 +52,20 @@ def requires_auth(func: F) -> F:
     @wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         identity = await authenticate()
+        return await func(*args, identity=identity, **kwargs)
+
+    return security_scheme([{BEARER: []}])(wrapper)  # type: ignore[return-value]
+
+
+def requires_admin(func: F) -> F:
+    """`requires_auth` for a server admin's route: 401 without a valid token, then 403 for
+    anyone but a server admin, both before the query or body is read (so a non-admin never
+    learns what a valid request to the route would look like)."""
+
+    @wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        identity = await authenticate()
+        await require_admin(rest_state().app, identity.user_id)
         return await func(*args, identity=identity, **kwargs)
 
     return security_scheme([{BEARER: []}])(wrapper)  # type: ignore[return-value]

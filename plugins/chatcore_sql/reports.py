@@ -104,8 +104,8 @@ async def resolve(
 
 
 async def erase(conn: AsyncConnection, user_id: str) -> int:
-    """`SearchStorage.erase_from_reports`: the copies of the user's messages lose their content,
-    the reasons the user wrote become ""; the number of reports changed."""
+    """The reports' part of `AdminStorage.erase_user`: the copies of the user's messages lose
+    their content, the reasons the user wrote become ""; the number of reports changed."""
     changed = 0
     found = await conn.execute(
         select(reports.c.id, reports.c.message_json).where(reports.c.sender_id == user_id)

@@ -845,9 +845,13 @@ class SqlStorage:
     async def erase_user(self, user_id: str, remove_messages: bool, now_ts: int) -> Erasure | None:
         if not plausible(user_id):
             return None
-        return await self._write_with_retry(
-            lambda conn: admin_sql.erase(conn, user_id, remove_messages, now_ts)
-        )
+        async def erase(conn: AsyncConnection) -> Erasure | None:
+            erasure = await admin_sql.erase(conn, user_id, remove_messages, now_ts)
+            if erasure is not None:  # what reports keep of them goes in the same transaction
+                await reports_sql.erase(conn, user_id)
+            return erasure
+
+        return await self._write_with_retry(erase)
 
     async def add_audit_entry(
         self,
@@ -991,12 +995,6 @@ class SqlStorage:
             return None
         async with self._write() as conn:
             return await reports_sql.resolve(conn, report_id, resolver_id, note, now_ts)
-
-    async def erase_from_reports(self, user_id: str) -> int:
-        if not plausible(user_id):
-            return 0
-        async with self._write() as conn:
-            return await reports_sql.erase(conn, user_id)
 
     # --- retention ------------------------------------------------------------------------------
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+from cli_support import chatcore_cli
 
+from chatcore.testing.cluster import ClusterProcess
 from chatcore.testing.server import TIMEOUT_SCALE, ServerProcess
 from chatcore.testing.services import postgres_storage_section as postgres_storage_section
 from chatcore.testing.users import PASSWORD, TestUser, unique_username
@@ -30,6 +33,10 @@ Json = dict[str, Any]
 #: purpose (the crash test, a 500-message catch-up); every other test runs with the defaults.
 NO_FLOOD_CONTROL = {"rate_per_second": 100_000, "rate_burst": 100_000}
 HTTP_TIMEOUT = 10 * TIMEOUT_SCALE
+#: Idle connections are dropped well before the server's keep-alive timeout (Hypercorn's 5 s,
+#: the same as httpx's default expiry): reusing one the server is closing at that moment fails
+#: the request with a ReadError that no server fault caused.
+HTTP_LIMITS = httpx.Limits(keepalive_expiry=2.0)
 
 
 def error_code(reply: httpx.Response) -> str | None:
@@ -162,7 +169,7 @@ class Crowd:
 
     def __init__(self, server: ServerProcess) -> None:
         self.server = server
-        self.http = httpx.AsyncClient(timeout=HTTP_TIMEOUT)
+        self.http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS)
         self.sessions: list[WSClient] = []
 
     async def __aenter__(self) -> Crowd:
@@ -210,3 +217,16 @@ def first_difference(seqs: list[int], expected: list[int]) -> str:
             return f"at index {index}: got seq {got}, expected {want} (around: {around})"
     return f"got {len(seqs)} seqs, expected {len(expected)}"
 
+
+def config_of(server: ServerProcess | ClusterProcess) -> Path:
+    """The config file of the server (of a cluster's first node: they share the storage)."""
+    node = server.nodes[0] if isinstance(server, ClusterProcess) else server
+    return node.config_path
+
+
+async def console(server: ServerProcess | ClusterProcess, *args: str) -> str:
+    """A `chatcore` console command on the server's config (as its operator runs one), off the
+    event loop; it must succeed. What it printed."""
+    done = await asyncio.to_thread(chatcore_cli, *args, "--config", str(config_of(server)))
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -58,58 +58,7 @@ async def login(crowd: Crowd, username: str, password: str = PASSWORD) -> httpx.
     return await crowd.http.post(f"{crowd.server.api}/auth/login", json=credentials)
 
 
-# --- who may use the admin API -----------------------------------------------------------------
-
-
-def admin_routes(user_id: str, room_id: str) -> list[tuple[str, str, Any]]:
-    """(method, path, JSON body) of every admin route, on real targets."""
-    user = f"/admin/users/{user_id}"
-    return [
-        ("GET", "/admin/users", None),
-        ("GET", user, None),
-        ("POST", user + "/disable", None),
-        ("POST", user + "/enable", None),
-        ("POST", user + "/demote", None),
-        ("POST", user + "/password", {"password": "another password"}),
-        ("DELETE", user + "?messages=keep", None),
-        ("GET", user + "/logins", None),
-        ("DELETE", user + "/logins", None),
-        ("DELETE", user + "/logins/some-login", None),
-        ("GET", "/admin/rooms", None),
-        ("POST", f"/admin/rooms/{room_id}/shutdown", None),
-        ("GET", "/admin/audit", None),
-    ]
-
-
-async def test_every_admin_route_refuses_all_but_server_admins(node: ServerProcess) -> None:
-    """Anonymous: 401. A room owner, a room admin, a member, a user banned from a room, a
-    non-member: 403 `forbidden`; a disabled user's old token: 401 (its login ended). None of
-    them changed anything."""
-    async with Crowd(node) as crowd:
-        admin = await promoted(crowd, node.config_path)
-        owner, member, outsider, disabled, target = await crowd.people(5)
-        room = await owner.group("refusals", [member, target])
-        room_admin, banned = await crowd.people(2)
-        expect(await owner.post(f"/rooms/{room['id']}/members", {"user_id": room_admin.id}), 204)
-        path = f"/rooms/{room['id']}/members/{room_admin.id}/role"
-        expect(await owner.call("PUT", path, json={"role": "admin"}), 200)
-        ban = await owner.call("PUT", f"/rooms/{room['id']}/bans/{banned.id}")
-        assert ban.status_code in (200, 201), ban.text
-        refused = [owner, room_admin, member, banned, outsider]
-        expect(await admin.post(f"/admin/users/{disabled.id}/disable"), 200)
-        for method, path, body in admin_routes(target.id, room["id"]):
-            anonymous = await crowd.http.request(method, node.api + path, json=body)
-            expect(anonymous, 401, "unauthorized")
-            for who in refused:
-                reply = await who.call(method, path, json=body)
-                expect(reply, 403, "forbidden")
-                assert reply.json()["error"]["message"] == "This needs a server admin."
-            expect(await disabled.call(method, path, json=body), 401, "unauthorized")
-        # Nothing changed: the target is a member, enabled, with their password; the room lives.
-        view = expect(await admin.get(f"/admin/users/{target.id}"), 200)
-        assert (view["disabled"], view["is_admin"], view["counts"]["rooms"]) == (False, False, 1)
-        expect(await login(crowd, target.user.username), 200)
-        assert target.id in (await owner.room(room["id"]))["member_ids"]
+# --- who may use the admin API: tests/e2e/test_e2e_authorization.py -----------------------
 
 
 async def test_the_openapi_document_lists_403_for_every_admin_route(node: ServerProcess) -> None:

@@ -3,31 +3,14 @@ process: members report, server admins list and resolve, everyone else is refuse
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
-
 import pytest
-from e2e_support import Crowd, Json, Person, expect
+from e2e_support import Crowd, Json, Person, console, expect
 
 from chatcore.testing.server import ServerProcess
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 REPORT_FIELDS = {"id", "room_id", "message_id", "reporter_id", "reason", "ts", "message", "status"}
-
-
-async def console(server: ServerProcess, *args: str) -> str:
-    """Run a `chatcore` command on the server's config (as its operator would)."""
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "chatcore", *args, "--config", str(server.config_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 async def admin_of(server: ServerProcess, crowd: Crowd) -> Person:

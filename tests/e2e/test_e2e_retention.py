@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from cli_support import chatcore_cli
-from e2e_support import Crowd, Json, Person, expect
+from e2e_support import Crowd, Json, Person, config_of, expect
 from engine_support import engine_client, signed_up, synced
 
 from chatcore.clock import now_ms
@@ -31,12 +31,6 @@ DAY_MS = 86_400_000
 
 def retention_path(room: Json) -> str:
     return f"/rooms/{room['id']}/retention"
-
-
-def config_of(server: ServerProcess | ClusterProcess) -> Path:
-    """The config file of (the first node of) the service: what a console command is given."""
-    node = server.nodes[0] if isinstance(server, ClusterProcess) else server
-    return node.config_path
 
 
 async def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -6,14 +6,11 @@ room log every member sees live and in history.
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import pytest
-from cli_support import chatcore_cli
 from e2e_support import Crowd, Json, Person, expect
 
 from chatcore.clock import now_ms
@@ -61,17 +58,6 @@ def png() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (40, 30), "teal").save(out, "PNG")
     return out.getvalue()
-
-
-def config_of(server: Service) -> Path:
-    node = server.nodes[0] if isinstance(server, ClusterProcess) else server
-    return node.config_path
-
-
-async def console(server: Service, *args: str) -> None:
-    """A `chatcore` console command on the service's config, off the event loop."""
-    done = await asyncio.to_thread(chatcore_cli, *args, "--config", str(config_of(server)))
-    assert done.returncode == 0, done.stderr
 
 
 # --- the room's name, topic and avatar --------------------------------------------------------
@@ -398,77 +384,7 @@ async def test_a_ban_removes_the_user_and_keeps_them_out(server: Service) -> Non
         expect(await alice.call("PUT", f"/rooms/{direct['id']}/bans/{dave.id}"), 400)
 
 
-# --- the authorization matrix -----------------------------------------------------------------
-
-
-async def test_authorization_of_every_room_admin_route(server: Service) -> None:
-    """Each new route against server admin, owner, room admin, member, non-member, banned,
-    disabled and anonymous callers: what each one gets."""
-    async with Crowd(server) as crowd:
-        owner, admin, member, outsider, banned, disabled, server_admin, target = await crowd.people(
-            8
-        )
-        room = await owner.group("team", [admin, member, banned, disabled, target])
-        await make_admin(owner, room, admin)
-        expect(await owner.call("PUT", f"/rooms/{room['id']}/bans/{banned.id}"), 200)
-        await console(server, "user", "promote", server_admin.user.username)
-        session = await crowd.session(disabled)
-        await console(server, "user", "disable", disabled.user.username)
-        await session.wait_closed(timeout=30)
-
-        rid = room["id"]
-        message = await target.send_rest(rid, "x")
-        # (method, path, body, what a room admin gets, what a member gets)
-        Route = tuple[str, str, object, int, int]
-        routes: list[Route] = [
-            ("PATCH", f"/rooms/{rid}", {"topic": "t"}, 200, 403),
-            ("PUT", f"/rooms/{rid}/members/{target.id}/role", {"role": "member"}, 403, 403),
-            ("POST", f"/rooms/{rid}/owner", {"user_id": target.id}, 403, 403),
-            ("POST", f"/rooms/{rid}/members/{target.id}/mute", {"minutes": 1}, 200, 403),
-            ("DELETE", f"/rooms/{rid}/members/{target.id}/mute", None, 204, 403),
-            ("GET", f"/rooms/{rid}/bans", None, 200, 403),
-            ("PUT", f"/rooms/{rid}/bans/{outsider.id}", {}, 200, 403),
-            ("DELETE", f"/rooms/{rid}/bans/{outsider.id}", None, 204, 403),
-            ("GET", f"/rooms/{rid}/log", None, 200, 200),
-            ("DELETE", f"/rooms/{rid}/messages/{message['id']}", None, 204, 403),
-        ]
-        anonymous = httpx.AsyncClient(timeout=10)
-        try:
-            for method, path, body, as_admin, as_member in routes:
-                kwargs = {"json": body} if body is not None else {}
-                where = f"{method} {path}"
-                # Not in the room (the server admin included: the admin API is theirs),
-                # banned from it: the room is not there for them.
-                for caller in (outsider, banned, server_admin):
-                    got = await caller.call(method, path, **kwargs)
-                    assert got.status_code == 404, (where, got.text)
-                got = await disabled.call(method, path, **kwargs)
-                assert got.status_code == 401, (where, got.text)
-                got = await anonymous.request(method, owner.api + path, **kwargs)
-                assert got.status_code == 401, (where, got.text)
-                got = await member.call(method, path, **kwargs)
-                assert got.status_code == as_member, (where, got.text)
-                got = await admin.call(method, path, **kwargs)
-                assert got.status_code == as_admin, (where, got.text)
-            # The owner may do what the admin may not.
-            for method, path, body, _, _ in routes[1:3]:
-                expect(await owner.call(method, path, json=body), 200)
-        finally:
-            await anonymous.aclose()
-
-        # Every moderator action is in the audit log, which the server admin reads.
-        audit = expect(await server_admin.get("/admin/audit", params={"limit": 100}), 200)
-        actions = {e["action"] for e in audit["entries"] if e.get("room_id") == rid}
-        assert {
-            "room.ban",
-            "room.unban",
-            "room.mute",
-            "room.unmute",
-            "room.update",
-            "room.role",
-            "room.owner",
-            "message.delete",
-        } <= actions, actions
+# --- the OpenAPI document (who may call each route: test_e2e_authorization.py) --------
 
 
 async def test_every_room_admin_route_is_in_the_openapi_document(server: Service) -> None:

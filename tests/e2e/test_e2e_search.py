@@ -4,14 +4,11 @@ process: only the caller's rooms, words not syntax, edits and deletes followed, 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from typing import Any
 
 import pytest
-from e2e_support import Crowd, Json, Person, expect
+from e2e_support import Crowd, Json, Person, console, expect
 
-from chatcore.testing.cluster import ClusterProcess
 from chatcore.testing.server import ServerProcess
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e, pytest.mark.core_suite]
@@ -27,14 +24,6 @@ async def search(person: Person, q: str, status: int = 200, **params: object) ->
 
 def ids(body: Json) -> list[str]:
     return [m["id"] for m in body["messages"]]
-
-
-async def console(server: ServerProcess | ClusterProcess, *args: str) -> None:
-    """A `chatcore` command on the service's config (a cluster's nodes share one storage)."""
-    node = server.nodes[0] if isinstance(server, ClusterProcess) else server
-    command = [sys.executable, "-m", "chatcore", *args, "--config", str(node.config_path)]
-    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
 
 
 async def test_search_finds_messages_of_the_callers_rooms_only(server: ServerProcess) -> None:

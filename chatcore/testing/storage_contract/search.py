@@ -300,11 +300,11 @@ class ReportsContract(ContractBase):
         )
         untouched, _ = await storage.create_report(report_of(by_carol, bob.id, 22, "bob's too"))
 
-        assert await storage.erase_from_reports(alice.id) == 2
+        assert await storage.erase_user(alice.id, False, now_ts=30) is not None
         emptied = await storage.get_report(about_alice.id)
         assert emptied is not None and emptied.reason == "bob's"
         assert emptied.message == by_alice.model_copy(update={"body": "", "deleted": True})
         filed = await storage.get_report(by_alice_report.id)
         assert filed is not None and (filed.reason, filed.message) == ("", by_carol)
         assert await storage.get_report(untouched.id) == untouched
-        assert await storage.erase_from_reports("nobody") == 0
+        assert await storage.erase_user("nobody", False, now_ts=31) is None

@@ -15,7 +15,7 @@ from quart_schema import document_response, validate_querystring, validate_reque
 
 from chatcore.models import Identity, Report
 from chatcore.server import reports
-from chatcore_rest.auth import requires_auth
+from chatcore_rest.auth import requires_admin, requires_auth
 from chatcore_rest.endpoints.base import API_PREFIX, Area
 from chatcore_rest.endpoints.messages import MESSAGES
 from chatcore_rest.jsonio import json_response
@@ -54,7 +54,7 @@ async def report_message(
     return json_response(_reply(report), 201 if created else 200)
 
 
-@requires_auth
+@requires_admin
 @validate_querystring(ReportsQuery)
 @document_response(ReportList)
 @api_doc(errors=(400, 401, 403))
@@ -76,7 +76,7 @@ async def list_reports(identity: Identity, query_args: ReportsQuery) -> Response
     return json_response(reply)
 
 
-@requires_auth
+@requires_admin
 @validate_request(ResolveRequest)
 @document_response(ReportReply)
 @api_doc(errors=(400, 401, 403, 404, 409, 413))
