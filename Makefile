@@ -40,9 +40,10 @@ serve: install
 
 # One pytest session: unit, contract and end-to-end tests, the core protocol suites of tests/e2e
 # also on 2-node PostgreSQL + Redis and PostgreSQL + NATS clusters (CHATCORE_TEST_DEPLOYMENTS,
-# see tests/e2e/conftest.py).
+# see tests/e2e/conftest.py). PYTEST_ARGS adds options, e.g. `make test
+# PYTEST_ARGS=--store-module-durations` (tests/conftest.py) or `PYTEST_ARGS="-k search"`.
 test: install-test lint typecheck
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Only the core protocol suites, only on the clusters.
 test-cluster: install-test

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 from alembic import command
 from sqlalchemy import Connection, delete, text
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, delete, text
 from chatcore.testing.services import postgres_url, require_url, unique_name
 from chatcore.testing.storage_contract import draft, make_users, store
 from chatcore_sql import migrate, search, tables
+from chatcore_sql import storage as storage_module
 from chatcore_sql.engine import writer
 from chatcore_sql.settings import SqlStorageSettings
 from chatcore_sql.storage import SqlStorage, build_storage
@@ -52,6 +54,7 @@ async def fts5_agrees_with_messages(storage: SqlStorage) -> None:
     """SQLite: FTS5's own check of an external content index against its table (raises when
     an entry is missing, stale, or left over); nothing to check on PostgreSQL."""
     if storage.engine.dialect.name == "sqlite":
+        await storage.index_pending()  # new messages join the index after their commit
         async with storage.engine.begin() as conn:
             await conn.execute(
                 text(
@@ -134,3 +137,66 @@ async def test_postgres_search_uses_the_gin_index(storage: SqlStorage) -> None:
         compiled = statement.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
         plan = "\n".join(row[0] for row in await conn.execute(text(f"EXPLAIN {compiled}")))
     assert tables.MESSAGES_SEARCH_INDEX in plan, plan
+
+
+async def test_messages_changed_or_removed_before_they_are_indexed(storage: SqlStorage) -> None:
+    """SQLite indexes new messages after their commit: an edit, a deletion or a removal that
+    comes first leaves the index right once it catches up."""
+    alice, bob = await make_users(storage, "alice", "bob")
+    room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+    edited, deleted, removed, _ = await store(
+        storage,
+        draft(room, alice, "e", body="early words"),
+        draft(room, alice, "d", body="doomed words"),
+        draft(room, alice, "r", body="removed words"),
+        draft(room, alice, "n", body="newest"),
+    )
+    await storage.edit_message(room.id, edited.id, "later words", now_ts=2)
+    await storage.delete_message(room.id, deleted.id, now_ts=3)
+    async with storage.engine.begin() as conn:
+        await conn.execute(delete(tables.messages).where(tables.messages.c.id == removed.id))
+    await fts5_agrees_with_messages(storage)
+    found, _ = await storage.search_messages(bob.id, "words")
+    assert [m.id for m in found] == [edited.id]
+    assert (await storage.search_messages(bob.id, "early"))[0] == []
+
+
+async def test_a_rowid_handed_out_again_is_indexed(storage: SqlStorage) -> None:
+    """When the newest message row is removed (retention may), SQLite hands its rowid to the
+    next message: that message is indexed all the same."""
+    alice, bob = await make_users(storage, "alice", "bob")
+    room, _ = await storage.create_direct_room(alice.id, bob.id, now_ts=1)
+    _, newest = await store(
+        storage, draft(room, alice, "o", body="older"), draft(room, alice, "n", body="newest")
+    )
+    await storage.index_pending()
+    async with storage.engine.begin() as conn:
+        await conn.execute(delete(tables.messages).where(tables.messages.c.id == newest.id))
+    (again,) = await store(storage, draft(room, bob, "a", body="reused rowid"))
+    assert (await storage.search_messages(alice.id, "reused"))[0] == [again]
+    assert (await storage.search_messages(alice.id, "newest"))[0] == []
+    await fts5_agrees_with_messages(storage)
+
+
+async def test_the_index_catches_up_by_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a search, SQLite's background pass (every `INDEX_SECONDS`, here shortened)
+    indexes what was stored."""
+    monkeypatch.setattr(storage_module, "INDEX_SECONDS", 0.05)
+    built = build_storage(SqlStorageSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"))
+    assert built is not None
+    await built.start()
+    try:
+        alice, bob = await make_users(built, "alice", "bob")
+        room, _ = await built.create_direct_room(alice.id, bob.id, now_ts=1)
+        await store(built, *(draft(room, alice, f"m{i}", body=f"word {i}") for i in range(3)))
+        with anyio.fail_after(10):
+            while True:
+                async with built.engine.connect() as conn:
+                    if not await search.pending(conn):
+                        break
+                await anyio.sleep(0.05)
+        await fts5_agrees_with_messages(built)
+    finally:
+        await built.close()
