@@ -400,7 +400,10 @@ async def user_logins(app: App, name: str, end_id: str | None, end_all: bool) ->
         ended = await admin.end_user_logins(app, None, found.id, end_id)
         click.echo(f"ended {len(ended)} logins of {found.username}")
         return
-    for login in await app.storage.user_logins(found.id, admin.LOGINS_MAX):
+    logins = await app.storage.user_logins(found.id, admin.LOGINS_MAX)
+    if not logins:
+        click.echo(f"{found.username} has no logins")
+    for login in logins:
         state = "live" if login.ended_ts is None else f"ended {_when(login.ended_ts)}"
         click.echo(
             f"{login.id}  started {_when(login.created_ts)}  "
@@ -427,6 +430,8 @@ async def audit_list(app: App, limit: int, before: str | None) -> None:
     from chatcore.server import audit
 
     entries, _ = await audit.page(app, limit, before)
+    if not entries:
+        click.echo("the audit log has no entries" + (" before that one" if before else ""))
     for entry in entries:
         actor = entry.actor_id or "console"
         room = f"  room {entry.room_id}" if entry.room_id else ""

@@ -130,6 +130,7 @@ def test_disable_ends_the_logins_and_refuses_new_ones_until_enabled(config: Path
 
 
 def test_logins_end_one_or_all(config: Path) -> None:
+    assert run(config, "user", "logins", "bob").output == "bob has no logins\n"
     first, second, third = (login(config, "bob") for _ in range(3))
     del first, second, third
     ids = [line.split()[0] for line in run(config, "user", "logins", "bob").output.splitlines()]
@@ -212,9 +213,14 @@ def test_unknown_users_and_self_checks(config: Path) -> None:
 
 
 def test_audit_limit_and_paging(config: Path) -> None:
+    assert run(config, "audit").output == "the audit log has no entries\n"
     for _ in range(3):
         assert run(config, "user", "promote", "bob").exit_code == 0
     newest = run(config, "audit", "--limit", "2").output.splitlines()
     assert len(newest) == 2
     older = run(config, "audit", "--before", newest[-1].split()[0]).output.splitlines()
     assert len(older) == 1 and older[0] not in newest
+    oldest = older[0].split()[0]
+    assert run(config, "audit", "--before", oldest).output == (
+        "the audit log has no entries before that one\n"
+    )
